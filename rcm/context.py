@@ -1,0 +1,134 @@
+"""The object every hook receives: a handler's window onto the coordinator.
+
+Handlers never import the coordinator.  Through the context they log, read
+their configuration, keep records that must survive a crash, speak to the
+admin, and ask the coordinator to act on resources that depend on the one in
+hand (so that the coordinator, not the handler, keeps the order and the
+rollback).
+
+A context is bound to one operation.  When a handler's call times out, its
+context is fenced: every later call through it raises
+:class:`rcm.errors.OperationFenced`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rcm.errors import OperationFenced
+from rcm.model import Event, Veto
+
+if TYPE_CHECKING:
+    from rcm.coordinator import Coordinator, Operation
+    from rcm.store import HandlerStore
+
+
+class HandlerContext:
+    """What a handler may see and do.  Created by the coordinator per call."""
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        handler: str,
+        operation: Operation | None,
+    ) -> None:
+        self._coordinator = coordinator
+        self._operation = operation
+        self._fenced = False
+        self.name = handler
+        """The handler's name (its entry-point name)."""
+        self.log = logging.getLogger(f"rcm.handler.{handler}")
+        """The handler's logger; rcmd sends it to the journal/stderr."""
+
+    # -- where things are -------------------------------------------------
+    @property
+    def config_dir(self) -> Path:
+        """``$RCM_CONFIG_DIR`` (default /etc/rcm)."""
+        return self._coordinator.paths.config_dir
+
+    @property
+    def state_dir(self) -> Path:
+        return self._coordinator.paths.state_dir
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self._coordinator.paths.runtime_dir
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The parsed ``rcm.toml`` (read-only by convention)."""
+        return self._coordinator.settings
+
+    @property
+    def store(self) -> HandlerStore:
+        """The handler's own persistent key/value store (SQLite, crash-safe)."""
+        self._check()
+        return self._coordinator.store.for_handler(self.name, self._check)
+
+    @property
+    def operation_id(self) -> int | None:
+        """The id of the operation this call belongs to (None for events)."""
+        return self._operation.id if self._operation else None
+
+    # -- speaking to the admin ----------------------------------------------
+    def message(self, text: str) -> None:
+        """A line for the admin: logged, and shown by cfgadm for this operation."""
+        self._check()
+        self.log.warning("%s", text)
+        if self._operation is not None:
+            self._operation.messages.append(text)
+
+    # -- acting on dependents (the coordinator keeps order and rollback) ------
+    def request_offline(self, resource: str, query: bool, force: bool = False) -> list[Veto]:
+        """Ask every consumer of a dependent ``resource`` to go offline.
+
+        With ``query=True`` returns their vetoes (also shown to the admin).
+        With ``query=False`` takes them offline; raises if one fails (the
+        coordinator then rolls back the whole operation).
+        """
+        self._check()
+        return self._coordinator.dependent_offline(self._operation, resource, query, force)
+
+    def notify_online(self, resource: str) -> None:
+        """Tell the consumers of a dependent ``resource`` that it is back."""
+        self._check()
+        self._coordinator.dependent_online(self._operation, resource)
+
+    def notify_remove(self, resource: str, surprise: bool = False) -> None:
+        """Tell the consumers of a dependent ``resource`` that it is gone."""
+        self._check()
+        self._coordinator.dependent_remove(self._operation, resource, surprise)
+
+    # -- reporting what happened (device-mapping handlers) ------------------
+    def resource_added(self, resource: str) -> None:
+        """A device appeared: its consumers get ``rcm_notify_online``."""
+        self._check()
+        self._coordinator.resource_added(resource)
+
+    def resource_removed(self, resource: str) -> None:
+        """A device vanished.  If no offline preceded it, this is a surprise
+        removal: consumers get ``rcm_notify_remove(surprise=True)``."""
+        self._check()
+        self._coordinator.resource_removed(resource)
+
+    def post_event(self, event: Event) -> None:
+        """Queue an event for every handler (thread-safe; for event sources)."""
+        self._coordinator.post_event(event)
+
+    def reregister(self) -> None:
+        """Ask the coordinator to call ``rcm_register`` again on every handler."""
+        self._check()
+        self._coordinator.refresh_registrations()
+
+    # -- fencing -------------------------------------------------------------
+    def fence(self) -> None:
+        self._fenced = True
+
+    def _check(self) -> None:
+        if self._fenced:
+            raise OperationFenced(
+                f"handler {self.name}: operation {self.operation_id} has ended "
+                "(the call timed out); late work through its context is refused"
+            )

@@ -1,0 +1,65 @@
+"""Shared fixtures.  Lab tests use the real kernel in throwaway namespaces.
+
+A test that needs root skips with a reason when not root, but fails when
+RCM_REQUIRE_LAB=1 (CI sets it), so CI can never pass by skipping the lab.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+
+def lab_unavailable() -> str | None:
+    """Why lab tests cannot run here, or None if they can."""
+    if os.geteuid() != 0:
+        return "needs root (network namespaces)"
+    probe = f"rcmprobe-{uuid.uuid4().hex[:8]}"
+    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"cannot create a network namespace: {r.stderr.strip()}"
+    subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
+    return None
+
+
+_lab_reason: str | None | bool = False
+
+
+def require_lab() -> None:
+    """Skip (or fail, under RCM_REQUIRE_LAB=1) when the lab cannot run."""
+    global _lab_reason
+    if _lab_reason is False:
+        _lab_reason = lab_unavailable()
+    if _lab_reason:
+        if os.environ.get("RCM_REQUIRE_LAB") == "1":
+            pytest.fail(f"lab required (RCM_REQUIRE_LAB=1) but unavailable: {_lab_reason}")
+        pytest.skip(str(_lab_reason))
+
+
+@pytest.fixture
+def lab() -> None:
+    require_lab()
+
+
+@pytest.fixture
+def netns(lab: None) -> Iterator[callable]:
+    """Factory: ``name = netns("tag")`` makes a uniquely named namespace that
+    is deleted after the test, pass or fail."""
+    made: list[str] = []
+
+    def make(tag: str = "t") -> str:
+        name = f"rcmt-{tag}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        subprocess.run(["ip", "netns", "add", name], check=True)
+        made.append(name)
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        return name
+
+    try:
+        yield make
+    finally:
+        for name in reversed(made):
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
