@@ -1,0 +1,413 @@
+"""The ``cfgadm`` command: list attachment points and change their state.
+
+Solaris cfgadm(1M) syntax, getopt style (``-lv``, ``-fnc unconfigure``,
+``-cconfigure``, ``-s noheadings,cols=ap_id:condition``), parsed by click.
+
+Start-up cost matters (an admin runs ``cfgadm -l`` by hand and scripts run it
+in loops), so this module imports only click at start: rcm, the client, and
+everything behind it (pluggy, pyroute2 …) are imported inside the command,
+after the arguments are known to be good.  ``--help``, ``-h`` and usage
+errors never import them.
+
+Exit status (cfgadm(1M)): 0 ok, 1 failed / vetoed / denied, 2 not supported,
+3 usage error.  A user's mistake never prints a traceback: usage errors print
+``cfgadm: <what is wrong>`` and the synopsis, and every
+:class:`rcm.errors.RcmError` prints ``cfgadm: <message>``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from cfgadm.output import (
+    ListingOptionError,
+    ListingOptions,
+    format_listing,
+    format_resource_table,
+    parse_listing_options,
+)
+
+if TYPE_CHECKING:
+    from rcm.model import Action, Result
+    from rcm.paths import Paths
+    from rcm.service import Service
+
+PROG = "cfgadm"
+
+SYNOPSIS = """\
+Usage: cfgadm [-f] [-y|-n] [-v] [-o hardware_options] -c function ap_id...
+       cfgadm [-f] [-y|-n] [-v] [-o hardware_options] -x hardware_function ap_id...
+       cfgadm [-v] [-a] [-s listing_options] [-o hardware_options] [-l] [ap_id...]
+       cfgadm [-v] [-o hardware_options] -t ap_id...
+       cfgadm -h
+"""
+
+FUNCTIONS = ("configure", "unconfigure", "connect", "disconnect")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_NOT_SUPPORTED = 2
+EXIT_USAGE = 3
+
+CONFIRM_PROMPT = "This operation will override the vetoes above. Continue (yes/no)? "
+
+
+class CfgadmExit(Exception):
+    """Stop with ``status`` after printing ``cfgadm: <line>`` for each line on
+    stderr.  Raised from deep inside the command so that every early exit
+    takes the same path out."""
+
+    def __init__(self, status: int, *lines: str) -> None:
+        super().__init__(*lines)
+        self.status = status
+        self.lines = lines
+
+
+def open_service(paths: Paths, need_write: bool) -> Service:
+    """The seam between the command and rcm: a client of rcmd, or the engine
+    in-process when no rcmd runs.
+
+    Imported here, not at the top, so that ``--help`` and usage errors never
+    pay for rcm's imports; tests replace this function with a fake service.
+    """
+    from rcm.client import open_service as _open_service
+
+    return _open_service(paths, need_write)
+
+
+def _stdin_is_tty() -> bool:
+    """Whether a person can answer the confirmation question (a seam for tests)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except ValueError:  # stdin closed
+        return False
+
+
+def _out(line: str = "") -> None:
+    print(line, file=sys.stdout)
+
+
+def _err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+class _CfgadmCommand(click.Command):
+    """A click command whose usage line is the Solaris synopsis."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write(SYNOPSIS)
+
+
+@click.command(
+    cls=_CfgadmCommand,
+    context_settings={"help_option_names": ["--help"]},
+    add_help_option=True,
+)
+@click.option("-l", "list_", is_flag=True, help="List attachment points (the default).")
+@click.option("-a", "all_", is_flag=True, help="Also list dynamic aps (all aps are listed here).")
+@click.option("-v", "verbose", count=True, help="Verbose: add the Information column.")
+@click.option(
+    "-s",
+    "listing_options",
+    multiple=True,
+    metavar="listing_options",
+    help="noheadings, cols=, select=, match=, sort=, delim= (comma-separated).",
+)
+@click.option(
+    "-o",
+    "hardware_options",
+    multiple=True,
+    metavar="hardware_options",
+    help="Hardware specific options (no ap class takes any yet).",
+)
+@click.option(
+    "-c",
+    "function",
+    metavar="function",
+    help="configure, unconfigure, connect or disconnect each ap_id in turn.",
+)
+@click.option(
+    "-x",
+    "hardware_function",
+    metavar="hardware_function",
+    help="Hardware specific function (none supported yet).",
+)
+@click.option("-t", "test", is_flag=True, help="Test the aps (not supported yet).")
+@click.option("-f", "force", is_flag=True, help="Force: override data vetoes.")
+@click.option("-y", "yes", is_flag=True, help="Answer yes to the confirmation question.")
+@click.option("-n", "no", is_flag=True, help="Answer no to the confirmation question.")
+@click.option("-h", "usage", is_flag=True, help="Print the usage synopsis.")
+@click.argument("ap_ids", nargs=-1, metavar="[ap_id...]")
+def command(
+    list_: bool,
+    all_: bool,
+    verbose: int,
+    listing_options: tuple[str, ...],
+    hardware_options: tuple[str, ...],
+    function: str | None,
+    hardware_function: str | None,
+    test: bool,
+    force: bool,
+    yes: bool,
+    no: bool,
+    usage: bool,
+    ap_ids: tuple[str, ...],
+) -> int:
+    """List attachment points or change their state (Solaris cfgadm(1M)).
+
+    With rcmd running, cfgadm is its client over $RCM_RUNTIME_DIR/rcmd.sock;
+    otherwise it runs the same engine in-process under the same lock.
+    """
+    if usage:
+        _out(SYNOPSIS.rstrip("\n"))
+        return EXIT_OK
+
+    # Syntax first, all of it, before anything is contacted: a usage error
+    # (exit 3) must win over "not supported" (2) and over any failure (1).
+    modes = [
+        flag
+        for flag, given in (
+            ("-l", list_),
+            ("-c", function is not None),
+            ("-x", hardware_function is not None),
+            ("-t", test),
+        )
+        if given
+    ]
+    if len(modes) > 1:
+        raise click.UsageError(f"{modes[0]} and {modes[1]} are mutually exclusive")
+    if yes and no:
+        raise click.UsageError("-y and -n are mutually exclusive")
+    changing = function is not None or hardware_function is not None
+    if not changing:
+        for flag, given in (("-f", force), ("-y", yes), ("-n", no)):
+            if given:
+                raise click.UsageError(f"{flag} is only valid with -c or -x")
+    if (changing or test) and (all_ or listing_options):
+        raise click.UsageError(f"{'-a' if all_ else '-s'} is only valid when listing")
+    if function is not None and function not in FUNCTIONS:
+        raise click.UsageError(
+            f"invalid function for -c: {function!r} (configure, unconfigure, connect, disconnect)"
+        )
+    if (changing or test) and not ap_ids:
+        raise click.UsageError(f"{modes[0]} needs at least one ap_id")
+    opts = ListingOptions()
+    if not (changing or test):
+        try:
+            opts = parse_listing_options(listing_options)
+        except ListingOptionError as e:
+            if e.status == EXIT_USAGE:
+                raise click.UsageError(str(e)) from None
+            raise CfgadmExit(e.status, str(e)) from None
+
+    # Valid syntax that nothing here implements yet.
+    if hardware_function is not None:
+        raise CfgadmExit(
+            EXIT_NOT_SUPPORTED, f"Hardware specific function not supported: {hardware_function}"
+        )
+    if test:
+        raise CfgadmExit(EXIT_NOT_SUPPORTED, "Test (-t) not supported by any attachment point")
+    if hardware_options:
+        raise CfgadmExit(
+            EXIT_NOT_SUPPORTED,
+            f"Hardware specific options not supported: {','.join(hardware_options)}",
+        )
+
+    if function is not None:
+        return _change(function, list(ap_ids), force=force, yes=yes, no=no, verbose=verbose > 0)
+    return _list(list(ap_ids), opts, verbose=verbose > 0)
+
+
+@contextmanager
+def _service(need_write: bool) -> Iterator[Service]:
+    """Open the service and turn every product error into ``cfgadm: <message>``
+    (exit 1): a missing socket, a held lock, a bad configuration file are the
+    admin's to fix, not tracebacks."""
+    from rcm.errors import RcmError
+    from rcm.paths import Paths
+
+    try:
+        service = open_service(Paths.from_env(), need_write)
+    except RcmError as e:
+        raise CfgadmExit(EXIT_FAILED, str(e)) from None
+    except OSError as e:
+        raise CfgadmExit(EXIT_FAILED, _os_error(e)) from None
+    try:
+        yield service
+    except RcmError as e:
+        raise CfgadmExit(EXIT_FAILED, str(e)) from None
+    except OSError as e:
+        raise CfgadmExit(EXIT_FAILED, _os_error(e)) from None
+    finally:
+        try:
+            service.close()
+        except Exception:  # closing must not hide the real outcome
+            pass
+
+
+def _os_error(e: OSError) -> str:
+    if e.strerror and e.filename:
+        return f"{e.filename}: {e.strerror}"
+    return e.strerror or str(e)
+
+
+def _list(ap_ids: list[str], opts: ListingOptions, verbose: bool) -> int:
+    """``cfgadm -l``: print what exists, then complain about what does not."""
+    with _service(need_write=False) as service:
+        listing = service.list_aps(ap_ids, verbose)
+    for line in format_listing(listing, opts, verbose):
+        _out(line)
+    for ap_id in listing.missing:
+        _err(f"{PROG}: Attachment point not found: {ap_id}")
+    return EXIT_FAILED if listing.missing else EXIT_OK
+
+
+def _change(
+    function: str, ap_ids: list[str], *, force: bool, yes: bool, no: bool, verbose: bool
+) -> int:
+    """``cfgadm -c function ap_id...``: each ap in turn, stopping at the first
+    that does not succeed (its status is cfgadm's)."""
+    if os.geteuid() != 0:
+        # Checked before contacting anything; rcmd checks peer credentials too.
+        raise CfgadmExit(
+            EXIT_FAILED, "permission denied: only root may change state (configure/unconfigure)"
+        )
+    from rcm.model import Action
+
+    action = Action(function)
+    with _service(need_write=True) as service:
+        for ap_id in ap_ids:
+            if force and not yes:
+                status = _confirm_force(service, action, ap_id, no=no)
+                if status is not None:
+                    return status
+            result = service.change_state(action, ap_id, force)
+            status = report_result(result, action, ap_id, force=force, verbose=verbose)
+            if status != EXIT_OK:
+                return status
+    return EXIT_OK
+
+
+def _confirm_force(service: Service, action: Action, ap_id: str, *, no: bool) -> int | None:
+    """Before a forced change, show what ``-f`` would override and ask.
+
+    Returns None to go ahead, else the exit status to stop with.  The query
+    runs without force so that the engine reports every data veto as a veto.
+    A person at a terminal is asked; ``-n`` answers no; a script (stdin not a
+    tty) goes ahead, since it already said ``-f``.
+    """
+    from rcm.model import Impact, Outcome
+
+    query = service.change_state(action, ap_id, False, query_only=True)
+    if query.outcome is Outcome.DONE:
+        return None
+    if query.outcome is not Outcome.VETOED:
+        return report_result(query, action, ap_id, force=True, verbose=False)
+    impacts = {v.impact for v in query.vetoes}
+    if Impact.SYSTEM in impacts or Impact.DATA not in impacts:
+        # -f cannot override this refusal (or there is nothing to confirm).
+        if Impact.SYSTEM in impacts:
+            return report_result(query, action, ap_id, force=True, verbose=False)
+        return None
+    for line in query.messages:
+        _out(line)
+    _err(f"{PROG}: {action.value} of {ap_id} is vetoed; -f overrides these vetoes:")
+    for line in format_resource_table(query.vetoes, query.usage):
+        _err(line)
+    if no:
+        _err(f"{PROG}: not confirmed (-n): {ap_id} left unchanged")
+        return EXIT_FAILED
+    if not _stdin_is_tty():
+        return None
+    sys.stderr.write(CONFIRM_PROMPT)
+    sys.stderr.flush()
+    answer = sys.stdin.readline().strip().lower()
+    if answer in ("yes", "y"):
+        return None
+    _err(f"{PROG}: not confirmed: {ap_id} left unchanged")
+    return EXIT_FAILED
+
+
+def report_result(result: Result, action: Action, ap_id: str, *, force: bool, verbose: bool) -> int:
+    """Print one state change's outcome the way cfgadm(1M) does and return
+    its exit status.  The engine's messages (addresses moved, …) come first,
+    on stdout, whatever the outcome: they say what did happen."""
+    from rcm.model import Impact, Outcome
+
+    for line in result.messages:
+        _out(line)
+    outcome = result.outcome
+    target = result.ap_id or ap_id
+    if outcome is Outcome.DONE:
+        if verbose and result.message:
+            _out(result.message)
+        for v in result.vetoes:  # warnings, or data vetoes that -f overrode
+            who = f" ({v.handler})" if v.handler else ""
+            _err(f"{PROG}: warning: {v.resource}{who}: {v.reason}")
+        return EXIT_OK
+    if outcome is Outcome.VETOED:
+        _err(
+            f"{PROG}: Component system is busy, try again: "
+            f"{result.message or action.value + ' failed'}"
+        )
+        for line in format_resource_table(result.vetoes, result.usage):
+            _err(line)
+        impacts = {v.impact for v in result.vetoes}
+        if not force and Impact.DATA in impacts and Impact.SYSTEM not in impacts:
+            _err("use -f to override")
+        return EXIT_FAILED
+    if outcome is Outcome.FAILED:
+        _err(f"{PROG}: {result.message or action.value + ' failed: ' + target}")
+        if result.rolled_back:
+            _err(f"{PROG}: the previous configuration was restored")
+        return EXIT_FAILED
+    if outcome is Outcome.NO_SUCH_AP:
+        _err(f"{PROG}: Attachment point not found: {target}")
+        return EXIT_FAILED
+    if outcome is Outcome.NOT_SUPPORTED:
+        _err(f"{PROG}: {result.message or f'{action.value} not supported: {target}'}")
+        return EXIT_NOT_SUPPORTED
+    # BUSY, DENIED: the message says it all ("Resource is busy …").
+    _err(f"{PROG}: {result.message or outcome.value}")
+    return result.exit_status
+
+
+def _usage_error(message: str) -> int:
+    _err(f"{PROG}: {message}")
+    sys.stderr.write(SYNOPSIS)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cfgadm`` console script; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        rv: Any = command.main(args, prog_name=PROG, standalone_mode=False)
+    except click.NoSuchOption as e:
+        name = e.option_name
+        if name.startswith("--"):
+            return _usage_error(f"unrecognized option: {name}")
+        return _usage_error(f"illegal option -- {name.lstrip('-')}")
+    except click.UsageError as e:
+        return _usage_error(e.format_message())
+    except CfgadmExit as e:
+        for line in e.lines:
+            _err(f"{PROG}: {line}")
+        return e.status
+    except click.Abort:
+        # click turns Ctrl-C (and EOF at a prompt) into Abort; it has already
+        # ended the line on stderr.  A broken stdout pipe (`cfgadm -l | head`)
+        # is handled by click itself (silent exit 1).
+        _err(f"{PROG}: interrupted")
+        return 130
+    return rv if isinstance(rv, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
