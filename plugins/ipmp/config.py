@@ -265,17 +265,26 @@ def load_config(config_dir: Path) -> IpmpConfig:
 def _read_toml(path: Path) -> dict[str, Any]:
     """Parse one TOML file; every way it can fail becomes a ConfigError."""
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as e:
-        # tomllib's message carries "(at line N, column M)".
-        raise ConfigError(path, "", f"TOML syntax error: {e}") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(path, "", f"not UTF-8 text (byte {e.start})") from None
+        data = path.read_bytes()
     except IsADirectoryError:
         raise ConfigError(path, "", "is a directory, not a file") from None
     except OSError as e:
         raise ConfigError(path, "", f"cannot read: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(path, "", f"not UTF-8 text (line {line}, byte {e.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        fault = str(e)
+        # tomllib says "(at line N, column M)", except at the end of the
+        # document: name the line there too, so every syntax error has one.
+        if "(at end of document)" in fault:
+            line = text.count("\n") + 1
+            fault = fault.replace("(at end of document)", f"(at end of document, line {line})")
+        raise ConfigError(path, "", f"TOML syntax error: {fault}") from None
 
 
 def _type_name(value: object) -> str:
