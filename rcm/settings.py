@@ -1,0 +1,50 @@
+"""rcm.toml: the coordinator's own settings (handlers read their sections too)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from rcm.errors import ConfigError
+
+DEFAULT_TIMEOUT = 60.0
+KNOWN_TABLES = {"handlers", "netns", "udev", "plugins"}
+
+
+def load_settings(path: Path) -> dict[str, Any]:
+    """Parse and check rcm.toml; a missing file means every default."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise ConfigError(path, "", f"cannot read: {e.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(path, "", f"not valid TOML: {e}") from None
+    for key, value in data.items():
+        if key not in KNOWN_TABLES:
+            raise ConfigError(
+                path, key, f"unknown table (known: {', '.join(sorted(KNOWN_TABLES))})"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(path, key, "must be a table, e.g. [" + key + "]")
+    handlers = data.get("handlers", {})
+    for key, value in handlers.items():
+        if key != "timeout":
+            raise ConfigError(path, f"handlers.{key}", "unknown key (known: timeout)")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(path, "handlers.timeout", f"must be a positive number of seconds, not {value!r}")
+    udev = data.get("udev", {})
+    for key, value in udev.items():
+        if key != "receive_buffer":
+            raise ConfigError(path, f"udev.{key}", "unknown key (known: receive_buffer)")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 4096:
+            raise ConfigError(path, "udev.receive_buffer", f"must be an integer >= 4096 bytes, not {value!r}")
+    return data
+
+
+def handler_timeout(settings: dict[str, Any]) -> float:
+    return float(settings.get("handlers", {}).get("timeout", DEFAULT_TIMEOUT))

@@ -1,0 +1,281 @@
+"""The state store: what the kernel cannot hold, in SQLite (WAL, synchronous=FULL).
+
+Three tables:
+
+- ``operations`` / ``steps``: the journal of operations in flight.  Every phase
+  step is written *before* the handler is called ("started") and again after
+  ("done"), so that after a crash at any point the next start knows which
+  handlers may have acted and can complete or roll back the operation.
+- ``resources``: resources that rcm itself took away (a detach completed), so
+  that the udev ``remove`` that follows is recognised as expected and only an
+  unannounced one counts as a surprise removal.
+- ``kv``: each handler's own records (e.g. the IPMP handler's records of
+  detached NICs), through :class:`HandlerStore`.
+
+One connection per thread (sqlite3 objects are not shared across threads).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS operations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,            -- 'detach' | 'attach'
+    ap_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    resources TEXT NOT NULL,       -- JSON list
+    force INTEGER NOT NULL,
+    phase TEXT NOT NULL,           -- query | offline | hardware | hardware_done | remove | online
+    state TEXT NOT NULL,           -- running | done | vetoed | failed | rolled_back
+    started REAL NOT NULL,
+    ended REAL
+);
+CREATE TABLE IF NOT EXISTS steps (
+    op_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    phase TEXT NOT NULL,           -- offline | online | remove
+    handler TEXT NOT NULL,
+    resource TEXT NOT NULL,
+    status TEXT NOT NULL,          -- started | done | failed
+    finished INTEGER,              -- completion order (nested calls finish first)
+    PRIMARY KEY (op_id, seq)
+);
+CREATE TABLE IF NOT EXISTS resources (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,           -- removed
+    op_id INTEGER,
+    since REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kv (
+    handler TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,           -- JSON
+    PRIMARY KEY (handler, key)
+);
+"""
+
+
+@dataclass
+class OperationRecord:
+    id: int
+    kind: str
+    ap_id: str
+    action: str
+    resources: list[str]
+    force: bool
+    phase: str
+    state: str
+
+
+@dataclass
+class StepRecord:
+    seq: int
+    phase: str
+    handler: str
+    resource: str
+    status: str
+
+
+class Store:
+    """Thread-safe access to the state database (a connection per thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._conn().executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._local.conn = conn
+        return conn
+
+    def _tx(self) -> _Tx:
+        return _Tx(self._conn())
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- journal -------------------------------------------------------------
+    def begin(self, kind: str, ap_id: str, action: str, resources: list[str], force: bool) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO operations (kind, ap_id, action, resources, force, phase, state,"
+                " started) VALUES (?, ?, ?, ?, ?, 'query', 'running', ?)",
+                (kind, ap_id, action, json.dumps(resources), int(force), time.time()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def set_phase(self, op_id: int, phase: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE operations SET phase = ? WHERE id = ?", (phase, op_id))
+
+    def finish(self, op_id: int, state: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE operations SET state = ?, ended = ? WHERE id = ?",
+                (state, time.time(), op_id),
+            )
+
+    def step(self, op_id: int, phase: str, handler: str, resource: str, status: str) -> int:
+        """Record a step start; returns its seq (pass it to :meth:`step_status`)."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM steps WHERE op_id = ?", (op_id,)
+            ).fetchone()
+            seq = int(row[0])
+            db.execute(
+                "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                (op_id, seq, phase, handler, resource, status),
+            )
+            return seq
+
+    def step_status(self, op_id: int, seq: int, status: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE steps SET status = ?, finished = (SELECT COALESCE(MAX(finished), 0) + 1"
+                " FROM steps WHERE op_id = ?) WHERE op_id = ? AND seq = ?",
+                (status, op_id, op_id, seq),
+            )
+
+    def released(self, op_id: int) -> list[tuple[str, str]]:
+        """(handler, resource) of every offline step, in the order the calls
+        completed; calls that never completed (in progress at a crash) last,
+        so that a reversed walk restores them first."""
+        rows = self._conn().execute(
+            "SELECT handler, resource FROM steps WHERE op_id = ? AND phase = 'offline'"
+            " ORDER BY finished IS NULL, finished, seq DESC",
+            (op_id,),
+        ).fetchall()
+        return [(h, r) for h, r in rows]
+
+    def running(self) -> list[OperationRecord]:
+        rows = self._conn().execute(
+            "SELECT id, kind, ap_id, action, resources, force, phase, state FROM operations"
+            " WHERE state = 'running' ORDER BY id"
+        ).fetchall()
+        return [
+            OperationRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), bool(r[5]), r[6], r[7])
+            for r in rows
+        ]
+
+    def operation(self, op_id: int) -> OperationRecord | None:
+        r = self._conn().execute(
+            "SELECT id, kind, ap_id, action, resources, force, phase, state FROM operations"
+            " WHERE id = ?",
+            (op_id,),
+        ).fetchone()
+        if r is None:
+            return None
+        return OperationRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), bool(r[5]), r[6], r[7])
+
+    def steps(self, op_id: int) -> list[StepRecord]:
+        rows = self._conn().execute(
+            "SELECT seq, phase, handler, resource, status FROM steps WHERE op_id = ? ORDER BY seq",
+            (op_id,),
+        ).fetchall()
+        return [StepRecord(*r) for r in rows]
+
+    # -- resources rcm took away ---------------------------------------------
+    def mark_removed(self, resource: str, op_id: int | None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO resources VALUES (?, 'removed', ?, ?)",
+                (resource, op_id, time.time()),
+            )
+
+    def clear_removed(self, resource: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM resources WHERE name = ?", (resource,))
+
+    def is_removed(self, resource: str) -> bool:
+        row = self._conn().execute(
+            "SELECT 1 FROM resources WHERE name = ?", (resource,)
+        ).fetchone()
+        return row is not None
+
+    # -- handler records ----------------------------------------------------
+    def for_handler(self, handler: str, check: Callable[[], None] | None = None) -> HandlerStore:
+        return HandlerStore(self, handler, check)
+
+    def kv_get(self, handler: str, key: str) -> Any:
+        row = self._conn().execute(
+            "SELECT value FROM kv WHERE handler = ? AND key = ?", (handler, key)
+        ).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def kv_set(self, handler: str, key: str, value: Any) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (handler, key, json.dumps(value))
+            )
+
+    def kv_delete(self, handler: str, key: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM kv WHERE handler = ? AND key = ?", (handler, key))
+
+    def kv_items(self, handler: str, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        rows = self._conn().execute(
+            "SELECT key, value FROM kv WHERE handler = ? AND key >= ? AND key < ? ORDER BY key",
+            (handler, prefix, prefix + "\uffff"),
+        ).fetchall()
+        for key, value in rows:
+            yield key, json.loads(value)
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ROLLBACK on error)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+class HandlerStore:
+    """A handler's own persistent records: JSON values under string keys.
+
+    Writes are durable when the call returns, so a handler that records
+    before it acts can always find its record after a crash.
+    """
+
+    def __init__(self, store: Store, handler: str, check: Callable[[], None] | None) -> None:
+        self._store = store
+        self._handler = handler
+        self._check = check or (lambda: None)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._store.kv_get(self._handler, key)
+        return default if value is None else value
+
+    def set(self, key: str, value: Any) -> None:
+        self._check()
+        self._store.kv_set(self._handler, key, value)
+
+    def delete(self, key: str) -> None:
+        self._check()
+        self._store.kv_delete(self._handler, key)
+
+    def items(self, prefix: str = "") -> list[tuple[str, Any]]:
+        return list(self._store.kv_items(self._handler, prefix))
