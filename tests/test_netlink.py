@@ -1,0 +1,303 @@
+"""rcm_net.netlink / netns / sysctl against the real kernel, in throwaway namespaces.
+
+`ip` builds the fixtures and checks results; the code under test never runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import uuid
+
+import pytest
+from rcm_net import netns as netns_mod
+from rcm_net.netlink import Address, Link, Netlink, NetlinkError
+from rcm_net.sysctl import get_conf, prepare_member, set_conf
+
+pytestmark = pytest.mark.lab
+
+
+def ip(*args: str, check: bool = True) -> str:
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True).stdout
+
+
+def ip_json(*args: str) -> list[dict]:
+    return json.loads(ip("-j", *args) or "[]")
+
+
+def ns_addrs(ns: str, dev: str) -> set[str]:
+    out = set()
+    for entry in ip_json("-n", ns, "addr", "show", "dev", dev):
+        for a in entry.get("addr_info", []):
+            out.add(f"{a['local']}/{a['prefixlen']}")
+    return out
+
+
+def veth(ns: str, a: str = "va", b: str = "vb") -> None:
+    ip("-n", ns, "link", "add", a, "type", "veth", "peer", "name", b)
+
+
+def own_netns_inode() -> int:
+    return os.stat(f"/proc/{os.getpid()}/task/{threading.get_native_id()}/ns/net").st_ino
+
+
+# --- links ---------------------------------------------------------------------
+
+
+def test_links_and_link_report_what_ip_reports(netns) -> None:
+    ns = netns("links")
+    veth(ns)
+    ip("-n", ns, "link", "set", "va", "address", "02:00:00:00:aa:01")
+    ip("-n", ns, "link", "set", "va", "up")
+    before = own_netns_inode()
+    with Netlink(netns=ns) as nl:
+        links = {link.name: link for link in nl.links()}
+        va = nl.link("va")
+        assert nl.link("nosuch0") is None
+    assert own_netns_inode() == before
+    assert set(links) == {"lo", "va", "vb"}
+    assert va == links["va"]
+    assert isinstance(va, Link)
+    assert va.mac == "02:00:00:00:aa:01"
+    assert va.kind == "veth"
+    assert links["lo"].kind is None
+    assert va.up is True
+    # Peer vb is down: va has no carrier.
+    assert va.carrier is False
+    assert va.operstate == "LOWERLAYERDOWN"
+    assert links["vb"].up is False and links["vb"].operstate == "DOWN"
+    assert va.index == ip_json("-n", ns, "link", "show", "va")[0]["ifindex"]
+
+
+def test_set_link_up_and_down(netns) -> None:
+    ns = netns("updown")
+    veth(ns)
+    with Netlink(netns=ns) as nl:
+        nl.set_link_up("va")
+        nl.set_link_up("vb", True)
+        assert "UP" in ip_json("-n", ns, "link", "show", "va")[0]["flags"]
+        link = nl.link("va")
+        assert link is not None and link.up and link.carrier and link.operstate == "UP"
+        nl.set_link_up("vb", up=False)
+        assert "UP" not in ip_json("-n", ns, "link", "show", "vb")[0]["flags"]
+        link = nl.link("va")
+        assert link is not None and not link.carrier
+        with pytest.raises(NetlinkError, match="nosuch0"):
+            nl.set_link_up("nosuch0")
+
+
+def test_missing_namespace_is_an_error_and_is_not_created() -> None:
+    name = f"rcmt-absent-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    with pytest.raises(NetlinkError, match=name):
+        Netlink(netns=name)
+    assert not os.path.exists(f"/run/netns/{name}")
+
+
+# --- addresses -------------------------------------------------------------------
+
+
+def test_add_and_delete_addresses_v4_v6(netns) -> None:
+    ns = netns("addr")
+    veth(ns)
+    ip("-n", ns, "link", "set", "va", "up")
+    cidrs = ["192.0.2.10/24", "192.0.2.11/24", "198.51.100.7/32", "2001:db8::10/64"]
+    with Netlink(netns=ns) as nl:
+        assert nl.add_addresses("va", cidrs) == {}
+        assert set(cidrs) <= ns_addrs(ns, "va")
+        # IPv6 without DAD: usable at once, never tentative.
+        v6 = ip_json("-n", ns, "-6", "addr", "show", "dev", "va")[0]["addr_info"]
+        mine = [a for a in v6 if a["local"] == "2001:db8::10"]
+        assert mine and not mine[0].get("tentative")
+
+        got = {a.cidr: a for a in nl.addresses("va")}
+        assert set(cidrs) <= set(got)
+        a = got["2001:db8::10/64"]
+        assert isinstance(a, Address)
+        assert (a.ifname, a.family, a.scope) == ("va", 6, "global")
+        assert got["192.0.2.10/24"].family == 4
+        assert got["192.0.2.10/24"].index == nl.link("va").index  # type: ignore[union-attr]
+        assert all(x.ifname == "va" for x in nl.addresses("va"))
+        assert {x.ifname for x in nl.addresses()} >= {"lo", "va"}
+        assert nl.addresses("nosuch0") == []
+
+        # Adding again is success (EEXIST); deleting twice too (EADDRNOTAVAIL).
+        assert nl.add_addresses("va", cidrs) == {}
+        assert nl.del_addresses("va", cidrs[:2]) == {}
+        assert nl.del_addresses("va", cidrs[:2]) == {}
+        left = ns_addrs(ns, "va")
+        assert "192.0.2.10/24" not in left and "192.0.2.11/24" not in left
+        assert "198.51.100.7/32" in left
+
+        # Bare addresses are deleted whatever their prefix length.
+        assert nl.del_addresses("va", ["198.51.100.7", "2001:db8::10"]) == {}
+        left = ns_addrs(ns, "va")
+        assert "198.51.100.7/32" not in left and "2001:db8::10/64" not in left
+
+
+def test_add_reports_each_failure_and_applies_the_rest(netns) -> None:
+    ns = netns("addrerr")
+    veth(ns)
+    with Netlink(netns=ns) as nl:
+        errors = nl.add_addresses(
+            "va", ["192.0.2.1/24", "not-an-ip", "192.0.2.300/24", "192.0.2.2/24"]
+        )
+        assert set(errors) == {"not-an-ip", "192.0.2.300/24"}
+        assert all("va" in text for text in errors.values())
+        assert {"192.0.2.1/24", "192.0.2.2/24"} <= ns_addrs(ns, "va")
+
+        # A failure the kernel reports (an IPv6 multicast address cannot be local):
+        # the error names interface and address, the others still go in.
+        errors = nl.add_addresses("va", ["192.0.2.3/24", "ff0e::5/64", "192.0.2.4/24"])
+        assert list(errors) == ["ff0e::5/64"]
+        assert "va" in errors["ff0e::5/64"] and "ff0e::5/64" in errors["ff0e::5/64"]
+        assert {"192.0.2.3/24", "192.0.2.4/24"} <= ns_addrs(ns, "va")
+
+        errors = nl.add_addresses("nosuch0", ["192.0.2.9/24"])
+        assert "no such interface" in errors["192.0.2.9/24"]
+        assert "nosuch0" in errors["192.0.2.9/24"]
+        # Nothing to delete on an interface that is gone.
+        assert nl.del_addresses("nosuch0", ["192.0.2.9/24"]) == {}
+
+
+def test_batch_of_many_addresses_every_ack_counted(netns) -> None:
+    ns = netns("many")
+    veth(ns)
+    # More than one send() worth, with one failure in the middle of a later batch.
+    cidrs = [f"10.1.{i // 250}.{i % 250 + 1}/16" for i in range(700)]
+    bad = "ff0e::1:1/64"
+    with Netlink(netns=ns) as nl:
+        errors = nl.add_addresses("va", cidrs[:600] + [bad] + cidrs[600:])
+        assert list(errors) == [bad]
+        assert len(ns_addrs(ns, "va") & set(cidrs)) == 700
+        assert nl.del_addresses("va", cidrs) == {}
+        assert not ns_addrs(ns, "va") & set(cidrs)
+
+
+def test_delete_primary_keeps_secondaries_after_prepare_member(netns) -> None:
+    ns = netns("promote")
+    veth(ns)
+
+    def body() -> None:
+        prepare_member("va")
+        assert get_conf("va", 4, "arp_ignore") == "1"
+        assert get_conf("va", 4, "arp_announce") == "2"
+        assert get_conf("va", 4, "promote_secondaries") == "1"
+
+    netns_mod.call_in_netns(ns, body)
+    # The host's own setting is untouched (sysctls are per namespace).
+    with Netlink(netns=ns) as nl:
+        assert nl.add_addresses("va", ["192.0.2.1/24", "192.0.2.2/24", "192.0.2.3/24"]) == {}
+        assert nl.del_addresses("va", ["192.0.2.1/24"]) == {}
+        assert {"192.0.2.2/24", "192.0.2.3/24"} <= ns_addrs(ns, "va")
+
+
+def test_without_promote_secondaries_the_kernel_flushes_them(netns) -> None:
+    """The control for the test above: it can fail."""
+    ns = netns("nopromote")
+    veth(ns)
+    netns_mod.call_in_netns(ns, set_conf, "va", 4, "promote_secondaries", 0)
+    with Netlink(netns=ns) as nl:
+        nl.add_addresses("va", ["192.0.2.1/24", "192.0.2.2/24"])
+        nl.del_addresses("va", ["192.0.2.1/24"])
+        assert "192.0.2.2/24" not in ns_addrs(ns, "va")
+
+
+@pytest.mark.parametrize("bad", ["../eth0", "a/b", "..", "", "x..y"])
+def test_sysctl_refuses_path_tricks(bad: str) -> None:
+    with pytest.raises(NetlinkError):
+        set_conf(bad, 4, "arp_ignore", 1)
+    with pytest.raises(NetlinkError):
+        set_conf("lo", 4, bad or "/", 1)
+
+
+def test_sysctl_error_names_interface_and_key(netns) -> None:
+    ns = netns("sysctlerr")
+    with pytest.raises(NetlinkError, match=r"nosuch0.*arp_ignore"):
+        netns_mod.call_in_netns(ns, set_conf, "nosuch0", 4, "arp_ignore", 1)
+
+
+# --- namespaces --------------------------------------------------------------------
+
+
+def test_move_link_and_pull_it_back(netns) -> None:
+    host = netns("host")
+    hold = netns("hold")
+    veth(host, "nic0", "nic0p")
+    ip("-n", host, "link", "set", "nic0", "address", "02:00:00:00:00:42")
+    before = own_netns_inode()
+    with Netlink(netns=host) as nl:
+        nl.move_link("nic0", hold)
+        assert nl.link("nic0") is None
+        assert "nic0" in {x["ifname"] for x in ip_json("-n", hold, "link", "show")}
+        with Netlink(netns=hold) as held:
+            detached = held.link("nic0")
+            assert detached is not None and detached.mac == "02:00:00:00:00:42"
+
+        nl.pull_link("nic0", hold)
+        back = nl.link("nic0")
+        assert back is not None and back.mac == "02:00:00:00:00:42"
+        assert "nic0" not in {x["ifname"] for x in ip_json("-n", hold, "link", "show")}
+
+        with pytest.raises(NetlinkError, match="nic0"):
+            nl.pull_link("nic0", hold)  # not there any more
+        with pytest.raises(NetlinkError, match="nosuch0"):
+            nl.move_link("nosuch0", hold)
+        missing = f"rcmt-absent-{uuid.uuid4().hex[:6]}"
+        with pytest.raises(NetlinkError, match=missing):
+            nl.move_link("nic0", missing)
+        assert not os.path.exists(f"/run/netns/{missing}")
+    assert own_netns_inode() == before
+
+
+def test_pull_into_the_callers_own_namespace(netns) -> None:
+    """Netlink() without a name acts on the namespace of the thread that made it."""
+    host = netns("own")
+    hold = netns("ownhold")
+    veth(hold, "nic7", "nic7p")
+    found: list[str | None] = []
+
+    def body() -> None:
+        with Netlink() as nl:
+            nl.pull_link("nic7", hold)
+            link = nl.link("nic7")
+            found.append(link.name if link else None)
+
+    netns_mod.call_in_netns(host, body)
+    assert found == ["nic7"]
+    assert "nic7" in {x["ifname"] for x in ip_json("-n", host, "link", "show")}
+
+
+def test_ensure_netns_creates_once_and_is_visible_to_ip(lab) -> None:
+    name = f"rcmt-ensure-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    try:
+        assert not netns_mod.netns_exists(name)
+        assert netns_mod.ensure_netns(name) is True
+        assert netns_mod.netns_exists(name)
+        assert netns_mod.ensure_netns(name) is False
+        # ip can use it: it is a real namespace, separate from ours.
+        names = [x["ifname"] for x in ip_json("-n", name, "link", "show")]
+        assert names == ["lo"]
+        with Netlink(netns=name) as nl:
+            assert [link.name for link in nl.links()] == ["lo"]
+    finally:
+        netns_mod.delete_netns(name)
+    assert not netns_mod.netns_exists(name)
+    assert not os.path.exists(f"/run/netns/{name}")
+
+
+def test_netns_exists_rejects_placeholder_file_and_bad_names(lab) -> None:
+    name = f"rcmt-placeholder-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    os.makedirs("/run/netns", exist_ok=True)
+    path = f"/run/netns/{name}"
+    open(path, "w").close()
+    try:
+        assert not netns_mod.netns_exists(name)
+        with pytest.raises(NetlinkError, match="not a namespace mount"):
+            Netlink(netns=name)
+    finally:
+        os.unlink(path)
+    for bad in ("../x", "a/b", "", ".."):
+        with pytest.raises(netns_mod.NetnsError):
+            netns_mod.netns_exists(bad)
