@@ -21,6 +21,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -313,7 +314,11 @@ def _confirm_force(service: Service, action: Action, ap_id: str, *, no: bool) ->
     if Impact.SYSTEM in impacts or Impact.DATA not in impacts:
         # -f cannot override this refusal (or there is nothing to confirm).
         if Impact.SYSTEM in impacts:
-            return report_result(query, action, ap_id, force=True, verbose=False)
+            # The query's own message describes a query; say what it means here.
+            refused = replace(
+                query, message=f"{action.value} {ap_id} refused (-f cannot override a system veto)"
+            )
+            return report_result(refused, action, ap_id, force=True, verbose=False)
         return None
     for line in query.messages:
         _out(line)
@@ -347,9 +352,8 @@ def report_result(result: Result, action: Action, ap_id: str, *, force: bool, ve
     if outcome is Outcome.DONE:
         if verbose and result.message:
             _out(result.message)
-        for v in result.vetoes:  # warnings, or data vetoes that -f overrode
-            who = f" ({v.handler})" if v.handler else ""
-            _err(f"{PROG}: warning: {v.resource}{who}: {v.reason}")
+        # Warnings and data vetoes that -f overrode are not repeated here: the
+        # engine already reports each in result.messages ("forced past: …").
         return EXIT_OK
     if outcome is Outcome.VETOED:
         _err(

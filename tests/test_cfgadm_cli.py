@@ -408,17 +408,20 @@ def test_other_outcomes(svc: FakeService, capsys, outcome, message, status, expe
     assert (got, out, err) == (status, "", expected)
 
 
-def test_done_with_warnings(svc: FakeService, capsys) -> None:
+def test_done_prints_only_messages(svc: FakeService, capsys) -> None:
+    """The engine reports warnings and overridden vetoes in ``messages``; the
+    vetoes list is not printed a second time."""
     svc.results["net:nic0"] = Result(
         Outcome.DONE,
         "net:nic0",
         vetoes=[
             Veto("nic0 has a manual address 198.51.100.1/24", Impact.WARNING, "net/nic0", "net")
         ],
+        messages=["warning: net/nic0: nic0 has a manual address 198.51.100.1/24"],
     )
-    status, _, err = run(capsys, "-c", "unconfigure", "net:nic0")
-    assert status == 0
-    assert err == "cfgadm: warning: net/nic0 (net): nic0 has a manual address 198.51.100.1/24\n"
+    status, out, err = run(capsys, "-c", "unconfigure", "net:nic0")
+    assert (status, err) == (0, "")
+    assert out == "warning: net/nic0: nic0 has a manual address 198.51.100.1/24\n"
 
 
 def test_rcm_error_during_change(svc: FakeService, capsys) -> None:
@@ -498,7 +501,9 @@ def test_force_cannot_override_system_veto(svc: FakeService, capsys) -> None:
     status, _, err = run(capsys, "-f", "-c", "unconfigure", "net:nic1")
     assert status == 1
     assert changes(svc) == [("query", Action.UNCONFIGURE, "net:nic1", False)]
-    assert err.startswith("cfgadm: Component system is busy, try again:")
+    assert err.startswith(
+        "cfgadm: Component system is busy, try again: unconfigure net:nic1 refused (-f cannot"
+    )
     assert "use -f" not in err
 
 
