@@ -217,7 +217,15 @@ def parse_address(text: str) -> IPInterface:
     if "/" not in text:
         raise ValueError(f"{text!r} has no prefix length (write e.g. {text}/24)")
     if not _ADDRESS_FORM.fullmatch(text):
-        raise ValueError(f"{text!r} is not an IP address with a prefix length")
+        prefix = text.rpartition("/")[2]
+        hint = ""
+        if "%" in text:
+            hint = " (zone ids are not accepted: the file names the NIC)"
+        elif "." in prefix:
+            hint = " (write a prefix length such as /24, not a netmask)"
+        elif prefix.isdigit() and prefix.startswith("0") and len(prefix) > 1:
+            hint = " (write the prefix length without leading zeros)"
+        raise ValueError(f"{text!r} is not an IP address with a prefix length{hint}")
     try:
         iface = ipaddress.ip_interface(text)
     except ValueError:
