@@ -527,6 +527,9 @@ class Lab:
         argv, _ = _console_script("cfgadm", "cfgadm.cli")
         return subprocess.run(
             self.exec_argv("host", [*argv, *args]),
+            # Not a terminal: cfgadm asks "Continue (yes/no)?" before -f only at a terminal,
+            # and a test run from a terminal must not stop at that question.
+            stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             env=self.env(),
@@ -621,6 +624,11 @@ class Lab:
         for cidr in ("192.0.2.10", "192.0.2.11", "2001:db8::10"):
             lines.append(f"  client neigh {cidr} -> {self.client_neigh(cidr)}")
         log = self.rcmd_log_tail(15)
+        if self._rcmd_fallback:
+            lines.append(
+                "  NOTE: rcmd ran from the source tree (no console script next to "
+                f"{sys.executable}): without `pip install -e .` no rcm.plugins entry points load"
+            )
         return "lab state:\n" + "\n".join(lines) + "\n--- rcmd log (tail) ---\n" + log
 
     # -- conversations ------------------------------------------------------
