@@ -81,7 +81,9 @@ def _as_veto(value: Any, handler: str, resource: str) -> Veto | None:
     if value is None or value is False:
         return None
     if isinstance(value, Veto):
-        return Veto(value.reason, value.impact, value.resource or resource, value.handler or handler)
+        return Veto(
+            value.reason, value.impact, value.resource or resource, value.handler or handler
+        )
     if isinstance(value, str):
         return Veto(value, Impact.DATA, resource, handler)
     raise HandlerError(
@@ -147,9 +149,8 @@ class Coordinator:
         return self.runners[handler].call(fn, list(args), self.timeout, name)
 
     # -- start -----------------------------------------------------------------
-    def start(self, reconcile: bool = True) -> None:
-        """Configure handlers, collect ap backends, register, recover the
-        journal and (for rcmd) reconcile with the kernel.
+    def configure(self) -> None:
+        """Configure handlers, collect ap backends and registrations.
 
         Raises ConfigError (nothing applied) if any handler's configuration is
         bad.
@@ -160,11 +161,17 @@ class Coordinator:
             for backend in self.call(handler, "rcm_ap_backends", None) or []:
                 if backend.prefix in self.backends:
                     raise ConfigError(
-                        "plugins", handler, f"ap class {backend.prefix!r} is already provided"
-                        f" by {self.backends[backend.prefix][0]}"
+                        "plugins",
+                        handler,
+                        f"ap class {backend.prefix!r} is already provided"
+                        f" by {self.backends[backend.prefix][0]}",
                     )
                 self.backends[backend.prefix] = (handler, backend)
         self.refresh_registrations()
+
+    def start(self, reconcile: bool = True) -> None:
+        """configure, recover the journal, and (rcmd) reconcile with the kernel."""
+        self.configure()
         self.recover()
         if reconcile:
             self.reconcile("start")
@@ -277,7 +284,9 @@ class Coordinator:
             handler, backend = self.backends[op.ap_id.partition(":")[0]]
             ap = self.call_on_owner(handler, backend.get, op.ap_id)
             if ap is None:
-                return Result(Outcome.NO_SUCH_AP, op.ap_id, f"Attachment point not found: {op.ap_id}")
+                return Result(
+                    Outcome.NO_SUCH_AP, op.ap_id, f"Attachment point not found: {op.ap_id}"
+                )
             if op.action.detaches:
                 return self._detach(op, handler, backend, ap)
             return self._attach(op, handler, backend, ap)
@@ -306,7 +315,11 @@ class Coordinator:
             failpoint("offline.step")
             try:
                 value = self.call(
-                    handler, "rcm_request_offline", op, resource=resource, query=False,
+                    handler,
+                    "rcm_request_offline",
+                    op,
+                    resource=resource,
+                    query=False,
                     force=op.force,
                 )
                 veto = _as_veto(value, handler, resource)
@@ -327,7 +340,9 @@ class Coordinator:
             for resource in op.resources:
                 self._query_resource(op, resource)
         except HandlerError as e:
-            return Result(Outcome.FAILED, op.ap_id, f"query failed: {e}", op.vetoes, messages=op.messages)
+            return Result(
+                Outcome.FAILED, op.ap_id, f"query failed: {e}", op.vetoes, messages=op.messages
+            )
         blocking = [
             v
             for v in op.vetoes
@@ -338,7 +353,11 @@ class Coordinator:
             return Result(outcome, op.ap_id, f"{op.description}: query", op.vetoes)
         if blocking:
             return Result(
-                Outcome.VETOED, op.ap_id, f"{op.description} refused", op.vetoes, messages=op.messages
+                Outcome.VETOED,
+                op.ap_id,
+                f"{op.description} refused",
+                op.vetoes,
+                messages=op.messages,
             )
         for v in op.vetoes:
             kind = "forced past" if v.impact is Impact.DATA else "warning"
@@ -357,8 +376,14 @@ class Coordinator:
             self._rollback(op)
             self.store.finish(op.id, "rolled_back")
             return Result(
-                Outcome.FAILED, op.ap_id, f"{op.description} failed: {e}", op.vetoes, [],
-                op.messages, rolled_back=True, operation=op.id,
+                Outcome.FAILED,
+                op.ap_id,
+                f"{op.description} failed: {e}",
+                op.vetoes,
+                [],
+                op.messages,
+                rolled_back=True,
+                operation=op.id,
             )
         self.store.set_phase(op.id, "hardware_done")
         failpoint("hardware.done")
@@ -397,15 +422,21 @@ class Coordinator:
             self.call_on_owner(owner, backend.connect, ap, op.action)
         except (HandlerError, HardwareError) as e:
             self.store.finish(op.id, "failed")
-            return Result(Outcome.FAILED, op.ap_id, f"{op.description} failed: {e}",
-                          messages=op.messages, operation=op.id)
+            return Result(
+                Outcome.FAILED,
+                op.ap_id,
+                f"{op.description} failed: {e}",
+                messages=op.messages,
+                operation=op.id,
+            )
         self.store.set_phase(op.id, "hardware_done")
         failpoint("attach.hardware.done")
         failures = self._online_phase(op)
         self.store.finish(op.id, "failed" if failures else "done")
         if failures:
-            return Result(Outcome.FAILED, op.ap_id, "; ".join(failures), messages=op.messages,
-                          operation=op.id)
+            return Result(
+                Outcome.FAILED, op.ap_id, "; ".join(failures), messages=op.messages, operation=op.id
+            )
         return Result(Outcome.DONE, op.ap_id, messages=op.messages, operation=op.id)
 
     def _online_phase(self, op: Operation) -> list[str]:
@@ -510,7 +541,9 @@ class Coordinator:
         reports: list[str] = []
         for rec in self.store.running():
             action = Action(rec.action)
-            op = Operation(next(self._tokens), rec.ap_id, action, rec.force, rec.resources, id=rec.id)
+            op = Operation(
+                next(self._tokens), rec.ap_id, action, rec.force, rec.resources, id=rec.id
+            )
             found = self._backend_for(rec.ap_id)
             detached: bool | None = None
             if found is not None:

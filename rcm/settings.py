@@ -36,13 +36,17 @@ def load_settings(path: Path) -> dict[str, Any]:
         if key != "timeout":
             raise ConfigError(path, f"handlers.{key}", "unknown key (known: timeout)")
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ConfigError(path, "handlers.timeout", f"must be a positive number of seconds, not {value!r}")
+            raise ConfigError(
+                path, "handlers.timeout", f"must be a positive number of seconds, not {value!r}"
+            )
     udev = data.get("udev", {})
     for key, value in udev.items():
         if key != "receive_buffer":
             raise ConfigError(path, f"udev.{key}", "unknown key (known: receive_buffer)")
         if isinstance(value, bool) or not isinstance(value, int) or value < 4096:
-            raise ConfigError(path, "udev.receive_buffer", f"must be an integer >= 4096 bytes, not {value!r}")
+            raise ConfigError(
+                path, "udev.receive_buffer", f"must be an integer >= 4096 bytes, not {value!r}"
+            )
     return data
 
 

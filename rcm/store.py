@@ -88,18 +88,32 @@ class StepRecord:
 class Store:
     """Thread-safe access to the state database (a connection per thread)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        """``readonly``: for listing without privilege (no rcmd, not root):
+        read the database if there is one, else an empty one in memory."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         self._local = threading.local()
-        self._conn().executescript(SCHEMA)
+        if not readonly:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn().executescript(SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            if self.readonly:
+                try:
+                    conn = sqlite3.connect(
+                        f"file:{self.path}?mode=ro", uri=True, isolation_level=None
+                    )
+                    conn.execute("SELECT 1 FROM kv LIMIT 1")
+                except sqlite3.Error:
+                    conn = sqlite3.connect(":memory:", isolation_level=None)
+                    conn.executescript(SCHEMA)
+            else:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn
         return conn
 
@@ -158,38 +172,54 @@ class Store:
         """(handler, resource) of every offline step, in the order the calls
         completed; calls that never completed (in progress at a crash) last,
         so that a reversed walk restores them first."""
-        rows = self._conn().execute(
-            "SELECT handler, resource FROM steps WHERE op_id = ? AND phase = 'offline'"
-            " ORDER BY finished IS NULL, finished, seq DESC",
-            (op_id,),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT handler, resource FROM steps WHERE op_id = ? AND phase = 'offline'"
+                " ORDER BY finished IS NULL, finished, seq DESC",
+                (op_id,),
+            )
+            .fetchall()
+        )
         return [(h, r) for h, r in rows]
 
     def running(self) -> list[OperationRecord]:
-        rows = self._conn().execute(
-            "SELECT id, kind, ap_id, action, resources, force, phase, state FROM operations"
-            " WHERE state = 'running' ORDER BY id"
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT id, kind, ap_id, action, resources, force, phase, state FROM operations"
+                " WHERE state = 'running' ORDER BY id"
+            )
+            .fetchall()
+        )
         return [
             OperationRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), bool(r[5]), r[6], r[7])
             for r in rows
         ]
 
     def operation(self, op_id: int) -> OperationRecord | None:
-        r = self._conn().execute(
-            "SELECT id, kind, ap_id, action, resources, force, phase, state FROM operations"
-            " WHERE id = ?",
-            (op_id,),
-        ).fetchone()
+        r = (
+            self._conn()
+            .execute(
+                "SELECT id, kind, ap_id, action, resources, force, phase, state FROM operations"
+                " WHERE id = ?",
+                (op_id,),
+            )
+            .fetchone()
+        )
         if r is None:
             return None
         return OperationRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), bool(r[5]), r[6], r[7])
 
     def steps(self, op_id: int) -> list[StepRecord]:
-        rows = self._conn().execute(
-            "SELECT seq, phase, handler, resource, status FROM steps WHERE op_id = ? ORDER BY seq",
-            (op_id,),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT seq, phase, handler, resource, status FROM steps WHERE op_id = ? ORDER BY seq",
+                (op_id,),
+            )
+            .fetchall()
+        )
         return [StepRecord(*r) for r in rows]
 
     # -- resources rcm took away ---------------------------------------------
@@ -205,9 +235,7 @@ class Store:
             db.execute("DELETE FROM resources WHERE name = ?", (resource,))
 
     def is_removed(self, resource: str) -> bool:
-        row = self._conn().execute(
-            "SELECT 1 FROM resources WHERE name = ?", (resource,)
-        ).fetchone()
+        row = self._conn().execute("SELECT 1 FROM resources WHERE name = ?", (resource,)).fetchone()
         return row is not None
 
     # -- handler records ----------------------------------------------------
@@ -215,9 +243,11 @@ class Store:
         return HandlerStore(self, handler, check)
 
     def kv_get(self, handler: str, key: str) -> Any:
-        row = self._conn().execute(
-            "SELECT value FROM kv WHERE handler = ? AND key = ?", (handler, key)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT value FROM kv WHERE handler = ? AND key = ?", (handler, key))
+            .fetchone()
+        )
         return None if row is None else json.loads(row[0])
 
     def kv_set(self, handler: str, key: str, value: Any) -> None:
@@ -231,10 +261,14 @@ class Store:
             db.execute("DELETE FROM kv WHERE handler = ? AND key = ?", (handler, key))
 
     def kv_items(self, handler: str, prefix: str = "") -> Iterator[tuple[str, Any]]:
-        rows = self._conn().execute(
-            "SELECT key, value FROM kv WHERE handler = ? AND key >= ? AND key < ? ORDER BY key",
-            (handler, prefix, prefix + "\uffff"),
-        ).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT key, value FROM kv WHERE handler = ? AND key >= ? AND key < ? ORDER BY key",
+                (handler, prefix, prefix + "\uffff"),
+            )
+            .fetchall()
+        )
         for key, value in rows:
             yield key, json.loads(value)
 

@@ -18,8 +18,12 @@ from rcm.plugins import make_plugin_manager
 DEV = "/devices/s1"
 
 
-def build(tmp_path: Path, handlers: dict[str, Recorder], fail_disconnect: bool = False,
-          timeout: float = 5.0) -> Coordinator:
+def build(
+    tmp_path: Path,
+    handlers: dict[str, Recorder],
+    fail_disconnect: bool = False,
+    timeout: float = 5.0,
+) -> Coordinator:
     paths = Paths(tmp_path / "etc", tmp_path / "state", tmp_path / "run")
     backend = SlotBackend(make_slots(tmp_path / "sys", "s1", "s2"), fail_disconnect)
     pm = make_plugin_manager(
@@ -36,13 +40,19 @@ def logf(tmp_path: Path) -> Path:
 
 
 def test_every_veto_is_collected_and_nothing_changes(tmp_path, logf):
-    c = build(tmp_path, {
-        "a": Recorder(logf, [DEV], veto="a needs it"),
-        "b": Recorder(logf, [DEV], veto=Veto("b needs it too", Impact.DATA)),
-    })
+    c = build(
+        tmp_path,
+        {
+            "a": Recorder(logf, [DEV], veto="a needs it"),
+            "b": Recorder(logf, [DEV], veto=Veto("b needs it too", Impact.DATA)),
+        },
+    )
     r = c.change_state(Action.UNCONFIGURE, "slot:s1", force=False)
     assert r.outcome is Outcome.VETOED and r.exit_status == 1
-    assert {(v.handler, v.reason) for v in r.vetoes} == {("a", "a needs it"), ("b", "b needs it too")}
+    assert {(v.handler, v.reason) for v in r.vetoes} == {
+        ("a", "a needs it"),
+        ("b", "b needs it too"),
+    }
     assert all(call[1] == "query" for call in read_log(logf))  # nobody released
     assert (tmp_path / "sys/s1/present").read_text().strip() == "1"
 
@@ -54,7 +64,9 @@ def test_force_overrides_data_but_never_system(tmp_path, logf):
     assert any("forced past" in m for m in r.messages)
     assert (tmp_path / "sys/s1/present").read_text().strip() == "0"
 
-    c2 = build(tmp_path / "2", {"a": Recorder(logf, [DEV], veto=Veto("kernel root", Impact.SYSTEM))})
+    c2 = build(
+        tmp_path / "2", {"a": Recorder(logf, [DEV], veto=Veto("kernel root", Impact.SYSTEM))}
+    )
     r2 = c2.change_state(Action.UNCONFIGURE, "slot:s1", force=True)
     assert r2.outcome is Outcome.VETOED
     assert (tmp_path / "2/sys/s1/present").read_text().strip() == "1"
@@ -71,14 +83,20 @@ def test_phases_run_in_order_and_remove_follows_hardware(tmp_path, logf):
     c = build(tmp_path, {"a": Recorder(logf, [DEV]), "b": Recorder(logf, [DEV])})
     assert c.change_state(Action.UNCONFIGURE, "slot:s1", force=False).outcome is Outcome.DONE
     assert [x[:2] for x in read_log(logf)] == [
-        ["a", "query"], ["b", "query"], ["a", "offline"], ["b", "offline"],
-        ["a", "remove"], ["b", "remove"],
+        ["a", "query"],
+        ["b", "query"],
+        ["a", "offline"],
+        ["b", "offline"],
+        ["a", "remove"],
+        ["b", "remove"],
     ]
     assert c.store.is_removed(DEV)
 
 
 def test_hardware_failure_rolls_back_in_reverse_order(tmp_path, logf):
-    c = build(tmp_path, {"a": Recorder(logf, [DEV]), "b": Recorder(logf, [DEV])}, fail_disconnect=True)
+    c = build(
+        tmp_path, {"a": Recorder(logf, [DEV]), "b": Recorder(logf, [DEV])}, fail_disconnect=True
+    )
     r = c.change_state(Action.UNCONFIGURE, "slot:s1", force=False)
     assert r.outcome is Outcome.FAILED and r.rolled_back
     assert "slot power stuck on" in r.message
@@ -162,9 +180,12 @@ def test_dependents_go_offline_first_and_come_back_first(tmp_path, logf):
     assert r.outcome is Outcome.FAILED
     calls = [x[:3] for x in read_log(logf)]
     assert calls == [
-        ["dev", "query", DEV], ["ipmp", "query", "net/x"],
-        ["dev", "offline", DEV], ["ipmp", "offline", "net/x"],
-        ["dev", "online", DEV], ["ipmp", "online", "net/x"],
+        ["dev", "query", DEV],
+        ["ipmp", "query", "net/x"],
+        ["dev", "offline", DEV],
+        ["ipmp", "offline", "net/x"],
+        ["dev", "online", DEV],
+        ["ipmp", "online", "net/x"],
     ]
 
 

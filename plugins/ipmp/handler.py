@@ -1,0 +1,398 @@
+"""The IPMP handler: Solaris 10 IP multipathing semantics, on Linux.
+
+Every hook does the same three things: observe the kernel (links, addresses),
+ask :func:`placement.plan_group` where the group's data addresses should be,
+and carry out the difference (add on the new NIC, announce, delete from the
+old).  So a detach, a failure, a reattach, a NIC missing at boot and the
+clean-up after a crash are one idempotent path, and the kernel stays the
+source of truth.  The handler persists only what the kernel cannot hold:
+
+- ``offline:<ifname>``: NICs that rcm is taking away (between offline and
+  remove, they host nothing even though they are still present);
+- ``detached:<mac>``: a record of each NIC rcm detached or saw vanish (its
+  name, group and the addresses it hosted), shown to the admin until it is
+  back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from rcm import hookimpl
+from rcm.context import HandlerContext
+from rcm.model import Event, Impact, Veto
+from rcm_net.announce import Announcer
+from rcm_net.netlink import Address, Link, Netlink, NetlinkError
+from rcm_net.sysctl import prepare_member
+
+from .config import IpmpConfig, load_config
+from .placement import Plan, failover_messages, failover_report, plan_group
+
+CARRIER_WAIT = 3.0  # seconds a NIC just brought up may take to show carrier
+
+
+@dataclass
+class World:
+    """One observation of the host namespace."""
+
+    links: dict[str, Link]
+    addrs: dict[str, list[Address]] = field(default_factory=lambda: defaultdict(list))
+
+    def where(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[str]:
+        return sorted(
+            n for n, addrs in self.addrs.items() if any(a.address == str(ip) for a in addrs)
+        )
+
+
+def _ifname(resource: str) -> str | None:
+    return resource[4:] if resource.startswith("net/") and len(resource) > 4 else None
+
+
+class IpmpHandler:
+    def __init__(self) -> None:
+        self.config = IpmpConfig()
+        self._local = threading.local()
+        self._usable_seen: dict[str, bool] = {}
+        self._macs: dict[str, str] = {}
+
+    # -- kernel access (per thread: the handler's own) ---------------------------
+    def _nl(self) -> Netlink:
+        nl = getattr(self._local, "nl", None)
+        if nl is None:
+            nl = self._local.nl = Netlink()
+        return nl
+
+    def _announcer(self) -> Announcer:
+        a = getattr(self._local, "announcer", None)
+        if a is None:
+            a = self._local.announcer = Announcer()
+        return a
+
+    def _observe(self) -> World:
+        nl = self._nl()
+        world = World({link.name: link for link in nl.links() if link.name != "lo"})
+        for addr in nl.addresses():
+            world.addrs[addr.ifname].append(addr)
+        for name, link in world.links.items():
+            self._macs[name] = link.mac
+        return world
+
+    def _offline(self, ctx: HandlerContext) -> set[str]:
+        return {k.split(":", 1)[1] for k, _ in ctx.store.items("offline:")}
+
+    def _usable(self, world: World, offline: set[str]) -> set[str]:
+        return {
+            name
+            for name, link in world.links.items()
+            if link.up and link.carrier and name not in offline
+        }
+
+    def _foreign(self, world: World, name: str) -> list[str]:
+        """Global addresses on ``name`` that are not ours: someone else's."""
+        return [
+            a.cidr
+            for a in world.addrs.get(name, [])
+            if a.scope == "global" and not self.config.owns(a.address)
+        ]
+
+    def _group_here(self, world: World, name: str, group: str) -> list[str]:
+        """Data addresses of ``group`` that ``name`` hosts now."""
+        mine = {a.ip for a, _home in self.config.data_addresses(group)}
+        return [
+            a.cidr for a in world.addrs.get(name, []) if ipaddress.ip_address(a.address) in mine
+        ]
+
+    # -- acting ------------------------------------------------------------------
+    def _setup(self, name: str, world: World) -> None:
+        """Plumb a configured NIC as its interface file says (boot or reattach)."""
+        nic = self.config.interfaces.get(name)
+        link = world.links.get(name)
+        if nic is None or link is None:
+            return
+        nl = self._nl()
+        if nic.group:
+            prepare_member(name)
+        if not link.up:
+            nl.set_link_up(name, True)
+        wanted = [str(a) for a in nic.test_addresses]
+        if not nic.group:
+            wanted += [str(a) for a in nic.addresses]  # no group: they simply live here
+        if wanted:
+            errors = nl.add_addresses(name, wanted)
+            if errors:
+                raise NetlinkError("; ".join(errors.values()))
+
+    def _wait_for_carrier(self, names: list[str]) -> None:
+        deadline = time.monotonic() + CARRIER_WAIT
+        nl = self._nl()
+        pending = list(names)
+        while pending and time.monotonic() < deadline:
+            pending = [
+                n for n in pending if (lk := nl.link(n)) is not None and lk.up and not lk.carrier
+            ]
+            if pending:
+                time.sleep(0.05)
+
+    def _reconcile_group(
+        self, ctx: HandlerContext, group: str, world: World, offline: set[str]
+    ) -> tuple[Plan, set[str]]:
+        """Move the group's data addresses to where the plan says; returns the
+        plan and the usable set it was made for."""
+        members = {nic.name for nic in self.config.members(group)}
+        usable = self._usable(world, offline) & members
+        hosted: dict[ipaddress.IPv4Interface | ipaddress.IPv6Interface, str] = {}
+        extras: list[tuple[str, str]] = []  # (ifname, cidr) copies left by an interrupted move
+        for address, home in self.config.data_addresses(group):
+            where = [n for n in world.where(address.ip) if n in members]
+            if not where:
+                continue
+            best = sorted(where, key=lambda n: (n not in usable, n != home, n))[0]
+            hosted[address] = best
+            extras += [(n, str(address)) for n in where if n != best]
+        plan = plan_group(self.config, group, usable, hosted)
+        self._apply(plan, world)
+        nl = self._nl()
+        for name, cidr in extras:
+            if not any(m.address.ip == ipaddress.ip_interface(cidr).ip for m in plan.moves):
+                nl.del_addresses(name, [cidr])
+        for move in plan.moves:
+            ctx.log.info("%s: %s -> %s", move.address, move.src or "(nowhere)", move.dst)
+        return plan, usable
+
+    def _apply(self, plan: Plan, world: World) -> None:
+        """Add on the new NIC, announce, then delete from the old: the address
+        is never absent, and peers learn the new MAC before the old NIC lets go."""
+        nl = self._nl()
+        by_dst: dict[str, list[str]] = defaultdict(list)
+        by_src: dict[str, list[str]] = defaultdict(list)
+        for move in plan.moves:
+            by_dst[move.dst].append(str(move.address))
+            if move.src is not None and move.src in world.links:
+                by_src[move.src].append(str(move.address))
+        for dst, cidrs in by_dst.items():
+            errors = nl.add_addresses(dst, cidrs)
+            if errors:
+                raise NetlinkError("; ".join(errors.values()))
+            self._announcer().announce(dst, world.links[dst].mac, cidrs)
+        for src, cidrs in by_src.items():
+            errors = nl.del_addresses(src, cidrs)
+            if errors:
+                raise NetlinkError("; ".join(errors.values()))
+
+    def _report(self, ctx: HandlerContext, plan: Plan, usable: set[str]) -> None:
+        for line in failover_messages(failover_report(plan, self.config, usable)):
+            ctx.message(line)
+
+    def _record_detach(
+        self, ctx: HandlerContext, name: str, world: World | None, forced: bool
+    ) -> None:
+        mac = self._macs.get(name, "")
+        group = self.config.group_of(name)
+        hosted = self._group_here(world, name, group) if (world and group) else []
+        ctx.store.set(
+            f"detached:{mac or name}",
+            {
+                "name": name,
+                "mac": mac,
+                "group": group,
+                "hosted": hosted,
+                "forced": forced,
+                "time": time.time(),
+            },
+        )
+
+    def _forget_detach(self, ctx: HandlerContext, name: str, mac: str | None) -> None:
+        for key, record in ctx.store.items("detached:"):
+            if record.get("name") == name or (mac and record.get("mac") == mac):
+                ctx.store.delete(key)
+
+    # -- hooks -------------------------------------------------------------------
+    @hookimpl
+    def rcm_configure(self, ctx: HandlerContext) -> None:
+        self.config = load_config(ctx.config_dir)
+
+    @hookimpl
+    def rcm_register(self, ctx: HandlerContext) -> list[str]:
+        # Every NIC: a NIC in no group that carries addresses is vetoed too.
+        return ["net/*"]
+
+    @hookimpl
+    def rcm_get_info(self, ctx: HandlerContext, resource: str) -> str | None:
+        name = _ifname(resource)
+        if name is None:
+            return None
+        world = self._observe()
+        nic = self.config.interfaces.get(name)
+        parts = []
+        if nic is not None and nic.group:
+            if name not in world.links:
+                where = sorted(
+                    {
+                        n
+                        for a, home in self.config.data_addresses(nic.group)
+                        if home == name
+                        for n in world.where(a.ip)
+                    }
+                )
+                on = f"; its data addresses are hosted on {', '.join(where)}" if where else ""
+                parts.append(f"{name}: member of IPMP group {nic.group}, not present{on}")
+            else:
+                here = self._group_here(world, name, nic.group)
+                role = " (standby)" if nic.standby else ""
+                if here:
+                    parts.append(
+                        f"{name}: hosts data addresses {', '.join(here)} of IPMP group {nic.group}{role}"
+                    )
+                else:
+                    parts.append(
+                        f"{name}: member of IPMP group {nic.group}{role}, hosts no data addresses"
+                    )
+        elif nic is not None and nic.addresses:
+            parts.append(
+                f"{name}: configured addresses {', '.join(map(str, nic.addresses))} (in no IPMP group)"
+            )
+        foreign = self._foreign(world, name)
+        if foreign:
+            parts.append(f"{name}: carries {', '.join(foreign)} (not managed by rcm)")
+        return "; ".join(parts) or None
+
+    @hookimpl
+    def rcm_request_offline(
+        self, ctx: HandlerContext, resource: str, query: bool, force: bool
+    ) -> Veto | None:
+        name = _ifname(resource)
+        if name is None:
+            return None
+        world = self._observe()
+        if name not in world.links:
+            return None  # nothing here to release
+        group = self.config.group_of(name)
+        if query:
+            return self._vet(ctx, name, group, world)
+        ctx.store.set(f"offline:{name}", True)  # durable before acting
+        self._record_detach(ctx, name, world, force)
+        offline = self._offline(ctx)
+        if group:
+            plan, usable = self._reconcile_group(ctx, group, world, offline)
+            for u in plan.unhosted:
+                if u.src == name:
+                    ctx.message(
+                        f"{name}: {u.address} of IPMP group {group} couldn't move; no "
+                        "alternative interface (recorded; it returns with a member)"
+                    )
+        nic = self.config.interfaces.get(name)
+        if nic is not None:
+            stationary = [str(a) for a in nic.test_addresses]
+            if not nic.group:
+                stationary += [str(a) for a in nic.addresses]
+            if stationary:
+                self._nl().del_addresses(name, stationary)
+        return None
+
+    def _vet(self, ctx: HandlerContext, name: str, group: str | None, world: World) -> Veto | None:
+        foreign = self._foreign(world, name)
+        if group is None:
+            nic = self.config.interfaces.get(name)
+            ours = [
+                a.cidr for a in world.addrs.get(name, []) if nic and self.config.owns(a.address)
+            ]
+            carried = ours + foreign
+            if carried:
+                return Veto(
+                    f"{name} is in no IPMP group and carries {', '.join(carried)}: detaching it"
+                    " takes them off the network",
+                    Impact.DATA,
+                )
+            return None
+        members = {nic.name for nic in self.config.members(group)}
+        others = (self._usable(world, self._offline(ctx)) & members) - {name}
+        if not others:
+            here = self._group_here(world, name, group)
+            tail = (
+                f"; its data addresses {', '.join(here)} would have nowhere to go" if here else ""
+            )
+            return Veto(
+                f"{name} is the last working member of IPMP group {group}{tail}", Impact.DATA
+            )
+        if foreign:
+            return Veto(
+                f"{name} (IPMP group {group}) also carries {', '.join(foreign)}, not managed by"
+                " rcm: those would be lost",
+                Impact.DATA,
+            )
+        return None
+
+    @hookimpl
+    def rcm_notify_online(self, ctx: HandlerContext, resource: str) -> None:
+        name = _ifname(resource)
+        if name is None:
+            return
+        ctx.store.delete(f"offline:{name}")
+        world = self._observe()
+        link = world.links.get(name)
+        if link is None:
+            return  # still away
+        self._forget_detach(ctx, name, link.mac)
+        if name in self.config.interfaces:
+            self._setup(name, world)
+            self._wait_for_carrier([name])
+            world = self._observe()
+        group = self.config.group_of(name)
+        if group:
+            plan, usable = self._reconcile_group(ctx, group, world, self._offline(ctx))
+            self._usable_seen[name] = name in usable
+
+    @hookimpl
+    def rcm_notify_remove(self, ctx: HandlerContext, resource: str, surprise: bool) -> None:
+        name = _ifname(resource)
+        if name is None:
+            return
+        ctx.store.delete(f"offline:{name}")
+        if not surprise:
+            return
+        self._record_detach(ctx, name, None, forced=False)
+        group = self.config.group_of(name)
+        if group:
+            plan, usable = self._reconcile_group(ctx, group, self._observe(), self._offline(ctx))
+            self._report(ctx, plan, usable)
+
+    @hookimpl
+    def rcm_notify_event(self, ctx: HandlerContext, event: Event) -> None:
+        """Carrier or admin state of a member changed: fail over or back."""
+        if event.source != "netlink":
+            return
+        name = event.get("IFNAME")
+        group = self.config.group_of(name)
+        if not group:
+            return
+        usable_now = (
+            event.get("EVENT") == "new" and event.get("UP") == "1" and event.get("CARRIER") == "1"
+        )
+        if self._usable_seen.get(name) == usable_now:
+            return
+        self._usable_seen[name] = usable_now
+        plan, usable = self._reconcile_group(ctx, group, self._observe(), self._offline(ctx))
+        self._report(ctx, plan, usable)
+
+    @hookimpl
+    def rcm_reconcile(self, ctx: HandlerContext, reason: str) -> None:
+        """At start (boot) plumb every configured NIC that is present, then
+        place every group's addresses: a NIC missing at boot has its data
+        addresses hosted by another member, as Solaris' boot scripts did."""
+        world = self._observe()
+        present = [n for n in sorted(self.config.interfaces) if n in world.links]
+        for name in present:
+            self._setup(name, world)
+        self._wait_for_carrier(present)
+        world = self._observe()
+        offline = self._offline(ctx)
+        for group in sorted(self.config.groups):
+            plan, usable = self._reconcile_group(ctx, group, world, offline)
+            for nic in self.config.members(group):
+                self._usable_seen[nic.name] = nic.name in usable
+            self._report(ctx, plan, usable)
+            world = self._observe() if plan.moves else world

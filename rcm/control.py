@@ -1,0 +1,113 @@
+"""The control socket: one JSON request line in, one JSON response line out.
+
+Requests::
+
+    {"op": "list", "ap_ids": [...], "verbose": true}
+    {"op": "change_state", "action": "unconfigure", "ap_id": "net:nic0",
+     "force": false, "query_only": false}
+
+Responses are a Listing or a Result as a dict, or ``{"error": "..."}``.
+
+Who may change state is decided by the kernel's word on the peer
+(SO_PEERCRED), never by anything the client says: uid 0 only.  Anyone may
+list (the socket is mode 0666).  Only this module parses client input, and it
+reaches no shell.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("rcm.control")
+
+MAX_REQUEST = 64 * 1024
+
+
+def peer_uid(conn: socket.socket) -> int:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid
+
+
+def read_line(conn: socket.socket, limit: int = MAX_REQUEST) -> bytes:
+    buf = bytearray()
+    while b"\n" not in buf:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+        if len(buf) > limit:
+            raise ValueError(f"request longer than {limit} bytes")
+    return bytes(buf).split(b"\n", 1)[0]
+
+
+Handler = Callable[[dict[str, Any], int], dict[str, Any]]
+
+
+class ControlServer:
+    """Accepts connections in a thread; each request is handled in a thread of
+    its own so that a listing is never stuck behind a long operation."""
+
+    def __init__(self, path: Path, handle: Handler) -> None:
+        self.path = path
+        self.handle = handle
+        self._stop = threading.Event()
+        if path.exists() or path.is_symlink():
+            path.unlink()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        os.chmod(path, 0o666)
+        self.sock.listen(16)
+        self.sock.settimeout(0.5)
+        self._thread = threading.Thread(target=self._accept_loop, name="rcm-control", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stop.is_set():
+                    return
+                raise
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.settimeout(10)
+                uid = peer_uid(conn)
+                request = json.loads(read_line(conn))
+                if not isinstance(request, dict):
+                    raise ValueError("request must be a JSON object")
+                conn.settimeout(None)
+                response = self.handle(request, uid)
+            except (ValueError, json.JSONDecodeError) as e:
+                response = {"error": f"bad request: {e}"}
+            except Exception as e:  # noqa: BLE001 - the daemon must survive any request
+                log.exception("control request failed")
+                response = {"error": f"internal error: {type(e).__name__}: {e}"}
+            try:
+                conn.sendall(json.dumps(response).encode() + b"\n")
+            except OSError:
+                pass  # the client went away
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.sock.close()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,234 @@
+"""rcmd: the coordinator daemon.
+
+Threads, not asyncio (see docs/architecture.md, "Concurrency"):
+
+- the *worker* runs operations and events one at a time, in arrival order;
+- the *control* thread accepts cfgadm's connections; each request takes its
+  locks on arrival (so "Resource is busy" is immediate) and then waits for the
+  worker;
+- *listeners*: udev (pyudev) and every plugin's event source (the network
+  plugin's netlink link monitor) post events to the worker's queue;
+- each handler runs on its own thread (rcm.runner), under a timeout.
+
+Start-up order matters: configuration is checked before anything changes
+(a bad file stops rcmd here), listeners open before recovery and reconcile so
+that no event is missed in between, and the socket opens last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from rcm.control import ControlServer
+from rcm.coordinator import Coordinator, Operation
+from rcm.errors import ConfigError, RcmError
+from rcm.model import Action, Event, Outcome, Result
+from rcm.paths import Paths
+from rcm.plugins import make_plugin_manager
+from rcm.protocols import EventSource
+from rcm.syslock import SystemLock
+from rcm.udev import UdevListener
+
+log = logging.getLogger("rcmd")
+
+
+class Daemon:
+    def __init__(self, paths: Paths) -> None:
+        self.paths = paths
+        self.stop_event = threading.Event()
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.lock = SystemLock(paths.lock)
+        self.coordinator: Coordinator | None = None
+        self.server: ControlServer | None = None
+        self.threads: list[threading.Thread] = []
+
+    # -- the worker ------------------------------------------------------------
+    def _worker(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            assert self.coordinator is not None
+            try:
+                if isinstance(item, Event):
+                    self.coordinator.handle_event(item)
+                else:
+                    op, future = item
+                    future.set_result(self.coordinator.run(op))
+            except Exception as e:  # noqa: BLE001 - the worker must survive
+                log.exception("worker: %s", e)
+                if not isinstance(item, Event):
+                    item[1].set_result(
+                        Result(Outcome.FAILED, item[0].ap_id, f"internal error: {e}")
+                    )
+
+    def post(self, event: Event) -> None:
+        self.queue.put(event)
+
+    # -- control requests ----------------------------------------------------
+    def handle_request(self, request: dict[str, Any], uid: int) -> dict[str, Any]:
+        assert self.coordinator is not None
+        op = request.get("op")
+        if op == "list":
+            ap_ids = request.get("ap_ids") or []
+            if not isinstance(ap_ids, list) or not all(isinstance(a, str) for a in ap_ids):
+                return {"error": "bad request: ap_ids must be a list of strings"}
+            return self.coordinator.list_aps(ap_ids, bool(request.get("verbose"))).to_dict()
+        if op == "change_state":
+            ap_id = request.get("ap_id")
+            if not isinstance(ap_id, str):
+                return {"error": "bad request: ap_id must be a string"}
+            if uid != 0:
+                return Result(
+                    Outcome.DENIED, ap_id, "permission denied: only root may change state"
+                ).to_dict()
+            try:
+                action = Action(request.get("action"))
+            except ValueError:
+                return {"error": f"bad request: unknown action {request.get('action')!r}"}
+            admitted = self.coordinator.admit(
+                action, ap_id, bool(request.get("force")), bool(request.get("query_only"))
+            )
+            if isinstance(admitted, Result):
+                return admitted.to_dict()
+            future: Future[Result] = Future()
+            self.queue.put((admitted, future))
+            return future.result().to_dict()
+        return {"error": f"bad request: unknown op {op!r}"}
+
+    # -- life ----------------------------------------------------------------
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _run_source(self, source: EventSource) -> None:
+        try:
+            source.run(self.post, self.stop_event)
+        except Exception:  # noqa: BLE001
+            log.exception("event source %s died; rescanning", getattr(source, "name", source))
+            self.post(Event("rcm", "rescan", {"REASON": "event source died"}))
+
+    def start(self) -> None:
+        for d, mode in ((self.paths.runtime_dir, 0o755), (self.paths.state_dir, 0o700)):
+            d.mkdir(parents=True, exist_ok=True, mode=mode)
+        self.lock.acquire("rcmd")
+        coordinator = Coordinator(self.paths, make_plugin_manager())
+        self.coordinator = coordinator
+        coordinator.event_sink = self.post
+        coordinator.configure()  # ConfigError stops us here, before any change
+        udev = UdevListener(coordinator.settings.get("udev", {}).get("receive_buffer"))
+        udev.open()
+        log.info("listening to udev (%s source)", udev.source)
+        self._spawn("rcm-udev", self._run_source, udev)
+        for handler in coordinator.implementers("rcm_event_sources"):
+            for source in coordinator.call(handler, "rcm_event_sources", None) or []:
+                self._spawn(f"rcm-src-{source.name}", self._run_source, source)
+        coordinator.recover()
+        coordinator.reconcile("start")
+        self._spawn("rcm-worker", self._worker)
+        self.server = ControlServer(self.paths.socket, self.handle_request)
+        self.server.start()
+        log.info("ready: %s", self.paths.socket)
+        sd_notify("READY=1")
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.server is not None:
+            self.server.stop()
+        self.queue.put(None)
+        for t in self.threads:
+            t.join(timeout=2)
+        if self.coordinator is not None:
+            self.coordinator.stop()
+        self.lock.release()
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) we are ready; a no-op outside systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(addr)
+            s.sendall(state.encode())
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="rcmd", description="The rcm coordinator daemon (runs in the foreground)."
+    )
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("RCM_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+    )
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="check the configuration and exit (0 good, 1 bad)",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, stream=sys.stderr, format="rcmd: %(levelname)s %(name)s: %(message)s"
+    )
+    paths = Paths.from_env()
+    if os.geteuid() != 0:
+        print("rcmd: must run as root (it changes network configuration)", file=sys.stderr)
+        return 1
+    if args.check_config:
+        try:
+            from rcm.store import Store
+
+            Coordinator(
+                paths, make_plugin_manager(), store=Store(paths.database, readonly=True)
+            ).configure()
+        except RcmError as e:
+            print(f"rcmd: {e}", file=sys.stderr)
+            return 1
+        print("rcmd: configuration is valid")
+        return 0
+    daemon = Daemon(paths)
+    stopped = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        daemon.start()
+    except ConfigError as e:
+        print(f"rcmd: {e}", file=sys.stderr)
+        daemon.stop()
+        return 1
+    except RcmError as e:
+        print(f"rcmd: {e}", file=sys.stderr)
+        daemon.stop()
+        return 1
+    while not stopped.wait(1.0):
+        pass
+    log.info("stopping")
+    daemon.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["Daemon", "Operation", "main"]
