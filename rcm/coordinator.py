@@ -572,7 +572,10 @@ class Coordinator:
                 "rolled_back": "rolled back; the previous configuration was restored",
                 "done": "completed",
             }[state]
-            report = f"recovered operation {rec.id} ({op.description}, interrupted in phase {rec.phase}): {text}"
+            report = (
+                f"recovered operation {rec.id} ({op.description},"
+                f" interrupted in phase {rec.phase}): {text}"
+            )
             log.warning("%s", report)
             reports.append(report)
         return reports

@@ -7,11 +7,11 @@ compared in tests.  Nothing here knows about networks.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Impact(str, Enum):
+class Impact(StrEnum):
     """How hard a veto blocks (HP-UX critical resource analysis).
 
     ``warning`` is shown and the operation proceeds; ``data`` blocks unless the
@@ -54,18 +54,18 @@ class Usage:
     handler: str = ""
 
 
-class Receptacle(str, Enum):
+class Receptacle(StrEnum):
     EMPTY = "empty"
     DISCONNECTED = "disconnected"
     CONNECTED = "connected"
 
 
-class Occupant(str, Enum):
+class Occupant(StrEnum):
     CONFIGURED = "configured"
     UNCONFIGURED = "unconfigured"
 
 
-class Condition(str, Enum):
+class Condition(StrEnum):
     OK = "ok"
     FAILING = "failing"
     FAILED = "failed"
@@ -114,7 +114,7 @@ class ApInfo:
         )
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     """cfgadm's state-change functions (``-c``)."""
 
     CONFIGURE = "configure"
@@ -145,7 +145,7 @@ class Event:
         return self.properties.get(key, default)
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     DONE = "done"
     VETOED = "vetoed"
     FAILED = "failed"  # a phase failed; the previous configuration was restored

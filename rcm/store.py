@@ -215,7 +215,8 @@ class Store:
         rows = (
             self._conn()
             .execute(
-                "SELECT seq, phase, handler, resource, status FROM steps WHERE op_id = ? ORDER BY seq",
+                "SELECT seq, phase, handler, resource, status FROM steps WHERE op_id = ?"
+                " ORDER BY seq",
                 (op_id,),
             )
             .fetchall()

@@ -22,12 +22,13 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from rcm import hookimpl
-from rcm.context import HandlerContext
-from rcm.model import Event, Impact, Veto
 from rcm_net.announce import Announcer
 from rcm_net.netlink import Address, Link, Netlink, NetlinkError
 from rcm_net.sysctl import prepare_member
+
+from rcm import hookimpl
+from rcm.context import HandlerContext
+from rcm.model import Event, Impact, Veto
 
 from .config import IpmpConfig, load_config
 from .placement import Plan, failover_messages, failover_report, plan_group
@@ -244,17 +245,16 @@ class IpmpHandler:
                 here = self._group_here(world, name, nic.group)
                 role = " (standby)" if nic.standby else ""
                 if here:
-                    parts.append(
-                        f"{name}: hosts data addresses {', '.join(here)} of IPMP group {nic.group}{role}"
-                    )
+                    listed = ", ".join(here)
+                    group = f"IPMP group {nic.group}{role}"
+                    parts.append(f"{name}: hosts data addresses {listed} of {group}")
                 else:
                     parts.append(
                         f"{name}: member of IPMP group {nic.group}{role}, hosts no data addresses"
                     )
         elif nic is not None and nic.addresses:
-            parts.append(
-                f"{name}: configured addresses {', '.join(map(str, nic.addresses))} (in no IPMP group)"
-            )
+            listed = ", ".join(map(str, nic.addresses))
+            parts.append(f"{name}: configured addresses {listed} (in no IPMP group)")
         foreign = self._foreign(world, name)
         if foreign:
             parts.append(f"{name}: carries {', '.join(foreign)} (not managed by rcm)")
