@@ -5,7 +5,11 @@ The coordinator is generic; its tests need an ap class whose hardware step
 cannot fail by accident and whose state survives a process being killed, so
 the slot backend keeps each slot's state in a file under a fake sysfs-like
 folder (``<root>/<slot>/present``), read exactly as a real backend reads the
-kernel.
+kernel.  That backend is product (plugin authors test against it), so it
+lives in :mod:`rcm.testing`; it is re-exported here for the engine's tests.
+The Recorder stays here: it logs to a file so that a test can read the log
+after a crash, which plugin authors rarely need (rcm.testing's CallLog is
+in memory).
 """
 
 from __future__ import annotations
@@ -15,66 +19,8 @@ import time
 from pathlib import Path
 
 from rcm import hookimpl
-from rcm.errors import HardwareError
-from rcm.model import Action, ApInfo, Condition, Impact, Occupant, Receptacle, Veto
-
-
-class SlotBackend:
-    prefix = "slot"
-
-    def __init__(self, root: Path, fail_disconnect: bool = False) -> None:
-        self.root = root
-        self.fail_disconnect = fail_disconnect
-
-    def _present(self, name: str) -> bool:
-        return (self.root / name / "present").read_text().strip() == "1"
-
-    def list(self) -> list[ApInfo]:
-        return [a for a in (self.get(f"slot:{p.name}") for p in sorted(self.root.iterdir())) if a]
-
-    def get(self, ap_id: str) -> ApInfo | None:
-        name = ap_id.partition(":")[2]
-        if not (self.root / name).is_dir():
-            return None
-        present = self._present(name)
-        return ApInfo(
-            ap_id,
-            "slot",
-            Receptacle.CONNECTED if present else Receptacle.DISCONNECTED,
-            Occupant.CONFIGURED if present else Occupant.UNCONFIGURED,
-            Condition.OK if present else Condition.UNKNOWN,
-            resources=(f"/devices/{name}",),
-        )
-
-    def supports(self, action: Action) -> bool:
-        return True
-
-    def disconnect(self, ap: ApInfo, action: Action) -> None:
-        if self.fail_disconnect:
-            raise HardwareError(f"{ap.ap_id}: slot power stuck on")
-        (self.root / ap.ap_id.partition(":")[2] / "present").write_text("0\n")
-
-    def connect(self, ap: ApInfo, action: Action) -> None:
-        (self.root / ap.ap_id.partition(":")[2] / "present").write_text("1\n")
-
-    def detached(self, ap_id: str) -> bool:
-        return not self._present(ap_id.partition(":")[2])
-
-
-def make_slots(root: Path, *names: str) -> Path:
-    for name in names:
-        (root / name).mkdir(parents=True)
-        (root / name / "present").write_text("1\n")
-    return root
-
-
-class SlotPlugin:
-    def __init__(self, backend: SlotBackend) -> None:
-        self.backend = backend
-
-    @hookimpl
-    def rcm_ap_backends(self):
-        return [self.backend]
+from rcm.model import Impact, Veto
+from rcm.testing import SlotBackend, SlotPlugin, make_slots
 
 
 class Recorder:
