@@ -1,8 +1,8 @@
 """cfgadm's way to rcm: rcmd's socket if rcmd runs, else the engine in-process.
 
 Kept light on purpose (socket and json only): cfgadm imports this on every
-run, and the engine with its plugins (pyroute2 among them) is imported only
-when no rcmd answers.
+run, and the engine with its plugins (pluggy, pyudev, the netlink code) is
+imported only when no rcmd answers.
 """
 
 from __future__ import annotations
