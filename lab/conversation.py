@@ -176,8 +176,15 @@ class Conversation:
         self._client = self.lab.spawn(
             "client",
             [
-                sys.executable, "-u", "-c", CLIENT, self.address, str(self.port),
-                str(self.status_path), str(self.interval), str(self.stall_after),
+                sys.executable,
+                "-u",
+                "-c",
+                CLIENT,
+                self.address,
+                str(self.port),
+                str(self.status_path),
+                str(self.interval),
+                str(self.stall_after),
             ],
             log=self.dir / "client.log",
         )
@@ -236,8 +243,12 @@ class Conversation:
     def describe(self) -> str:
         """One line for messages: counts, state and the last error."""
         st = self.status()
-        state = "reset" if st.get("reset") else "closed" if st.get("closed") else (
-            "finished" if self.finished() else "stalled" if st.get("stalled") else "alive"
+        state = (
+            "reset"
+            if st.get("reset")
+            else "closed"
+            if st.get("closed")
+            else ("finished" if self.finished() else "stalled" if st.get("stalled") else "alive")
         )
         text = (
             f"{self.address} port {self.port}: {st.get('round_trips', 0)} round trips, {state}, "

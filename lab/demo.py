@@ -96,9 +96,10 @@ class Demo:
             say(f"  {role:8} namespace {name}")
         say(f"  configuration in {lab.config_dir}:")
         for path in sorted(lab.config_dir.rglob("*.toml")):
-            say(f"    {path.relative_to(lab.config_dir)}: " + "; ".join(
-                line for line in path.read_text().splitlines() if line.strip()
-            ))
+            say(
+                f"    {path.relative_to(lab.config_dir)}: "
+                + "; ".join(line for line in path.read_text().splitlines() if line.strip())
+            )
         self.macs = {nic: lab.mac("host", nic) for nic in lab.nics}
 
         say("\n== starting rcmd in the host namespace ==")
@@ -182,15 +183,21 @@ class Demo:
         self.cfgadm("-l")
         for conv in self.convs:
             state = "was broken" if conv.broken() else "never dropped"
-            say(f"  conversation with {conv.address}: {conv.round_trips()} round trips, "
-                f"longest pause {conv.max_gap() * 1000:.0f} ms, {state}")
+            say(
+                f"  conversation with {conv.address}: {conv.round_trips()} round trips, "
+                f"longest pause {conv.max_gap() * 1000:.0f} ms, {state}"
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; 0 when it ran to the end, 1 on error, 128+N on signal N."""
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("--pause", type=float, default=0.5,
-                        help="seconds to let the conversation run after each step")
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.5,
+        help="seconds to let the conversation run after each step",
+    )
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print(f"{PROG}: must run as root (it creates network namespaces)", file=sys.stderr)

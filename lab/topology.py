@@ -171,6 +171,8 @@ class Lab:
     with no interface file (a test gives them addresses itself).  ``interfaces`` replaces the
     interface files (ifname -> fields; ``None`` means "write no file"), ``groups`` the
     ``[groups.*]`` tables of ipmp.toml, and ``rcm_settings`` is merged into rcm.toml.
+    ``keep_tmp`` (default: env ``RCM_LAB_KEEP=1``) keeps the temporary folder (config, state,
+    rcmd.log, conversation logs) after close, for a post-mortem.
     """
 
     def __init__(
@@ -191,9 +193,7 @@ class Lab:
             dict(DEFAULT_GROUPS) if groups is None else dict(groups)
         )
         self.rcm_settings: dict[str, Any] = dict(rcm_settings or {})
-        self.keep_tmp = (
-            os.environ.get("RCM_LAB_KEEP") == "1" if keep_tmp is None else keep_tmp
-        )
+        self.keep_tmp = os.environ.get("RCM_LAB_KEEP") == "1" if keep_tmp is None else keep_tmp
         tag = f"{os.getpid()}-{secrets.token_hex(3)}"
         self.ns: dict[str, str] = {role: f"rcmlab-{role}-{tag}" for role in ROLES}
         """Namespace name by role: host, switch, client, holding."""
@@ -247,8 +247,7 @@ class Lab:
 
         # The switch: a plain bridge.  With STP off its ports forward at once; multicast
         # snooping off so IPv6 neighbour solicitations always flood.
-        self.ip("switch", "link", "add", "br0", "type", "bridge", "stp_state", "0",
-                "mcast_snooping", "0")
+        self.ip("switch", *"link add br0 type bridge stp_state 0 mcast_snooping 0".split())
         self.ip("switch", "link", "set", "br0", "up")
         # Pointless IPv6 on the bridge ports would only add noise (router solicitations, DAD).
         self.ip("switch", "link", "set", "br0", "addrgenmode", "none")
@@ -270,8 +269,8 @@ class Lab:
     def _veth(self, role: str, ifname: str, mac: str) -> None:
         """A veth pair: ``ifname`` in namespace ``role``, its peer ``p-<ifname>`` on br0."""
         peer = f"p-{ifname}"[:15]
-        self.ip(role, "link", "add", ifname, "address", mac, "type", "veth",
-                "peer", "name", peer, "netns", self.ns["switch"])
+        spec = f"link add {ifname} address {mac} type veth peer name {peer}"
+        self.ip(role, *spec.split(), "netns", self.ns["switch"])
         self.ip("switch", "link", "set", peer, "addrgenmode", "none")
         self.ip("switch", "link", "set", peer, "master", "br0", "up")
         self.ip(role, "link", "set", ifname, "up")
@@ -373,6 +372,11 @@ class Lab:
     def rcmd_log_path(self) -> Path:
         assert self.tmp is not None, "build() first"
         return self.tmp / "rcmd.log"
+
+    def processes(self) -> list[int]:
+        """Pids of the long-lived processes the lab started (rcmd, conversations)."""
+        procs = [*self._procs, *([self._rcmd] if self._rcmd is not None else [])]
+        return [p.pid for p in procs]
 
     def namespaces(self) -> list[str]:
         """Names of the namespaces that exist now because of this lab."""

@@ -331,7 +331,7 @@ def test_harness_conversation_and_cleanup_after_exception(lab: None) -> None:
         for conv in convs:
             assert conv.wait_for_more(10, 5), conv.describe()
             assert not conv.broken() and conv.errors() == [], conv.describe()
-        pids = [p.pid for p in made._procs]
+        pids = made.processes()
         tmp = made.tmp
         raise RuntimeError("boom")
     assert _gone(names) == []
