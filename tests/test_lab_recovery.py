@@ -1,0 +1,217 @@
+"""Crash recovery against the real kernel: kill rcmd at every phase boundary.
+
+The promise (rcm.coordinator.recover): if rcmd dies at any point of an operation, the next
+start completes or rolls back that operation, and the system is consistent again:
+
+- either *detached*: nic0 in the holding namespace, 192.0.2.10/24 and 2001:db8::10/64 on nic1;
+- or *restored*: nic0 in the host, up, with its two data addresses, and nic1 without them.
+
+rcmd is killed with ``RCM_FAILPOINT=<name>`` (rcm.failpoints: rcmd SIGKILLs itself at that
+point), cfgadm must then fail with one line (no traceback), and a normal restart must recover.
+Which end state is right depends on the point: before the hardware step the detach is rolled
+back; after it, completed.  A live TCP conversation to 192.0.2.10 runs through every crash.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import rcm_lab
+from rcm_lab import Lab, wait_until
+
+pytestmark = pytest.mark.lab
+
+V4_10, V6_10 = "192.0.2.10/24", "2001:db8::10/64"
+V4_11, V6_11 = "192.0.2.11/24", "2001:db8::11/64"
+
+ROLLED_BACK = "rolled back"
+COMPLETED = "completed"
+NOTHING = "had changed nothing"
+
+# failpoint -> (expected end state, what the recovery log line says)
+DETACH_POINTS: dict[str, tuple[str, str]] = {
+    # journaled (phase "query") but nothing released: marked failed, nothing to undo
+    "query.done": ("restored", NOTHING),
+    # offline step journaled as started, handler not called yet: rolled back
+    "offline.step": ("restored", ROLLED_BACK),
+    # every handler released (addresses on nic1), nic0 still in the host: rolled back
+    "offline.done": ("restored", ROLLED_BACK),
+    # nic0 is in the holding namespace: the detach is completed
+    "hardware.done": ("detached", COMPLETED),
+    "remove.done": ("detached", COMPLETED),
+}
+
+
+@pytest.fixture
+def lab_ready(lab: None) -> Iterator[Lab]:
+    """A built lab (closed afterwards, pass or fail); rcmd is not started."""
+    made = Lab()
+    try:
+        made.build()
+        yield made
+    finally:
+        made.close()
+
+
+def show(lab: Lab, r: subprocess.CompletedProcess[str] | None = None) -> str:
+    head = ""
+    if r is not None:
+        head = (
+            f"$ {' '.join(map(str, r.args))}\nexit {r.returncode}\n--- stdout ---\n{r.stdout}"
+            f"--- stderr ---\n{r.stderr}\n"
+        )
+    return head + lab.snapshot() + "\n--- full rcmd log ---\n" + lab.rcmd_log(since_start=False)
+
+
+def start_rcmd(lab: Lab, monkeypatch: pytest.MonkeyPatch, failpoint: str | None = None) -> Any:
+    """Start rcmd (with ``RCM_FAILPOINT`` armed if given) and wait for its addresses.
+
+    Lab.start_rcmd takes its environment from Lab.env(), which copies os.environ: the
+    failpoint is set there only for the spawn, so cfgadm and later starts never see it.
+    """
+    with monkeypatch.context() as m:
+        if failpoint is not None:
+            m.setenv("RCM_FAILPOINT", failpoint)
+        else:
+            m.delenv("RCM_FAILPOINT", raising=False)
+        proc = lab.start_rcmd()
+    return proc
+
+
+def wait_restored(lab: Lab) -> bool:
+    return lab.wait_for_addresses("nic0", [V4_10, V6_10]) and lab.wait_for_addresses(
+        "nic1", [V4_11, V6_11]
+    )
+
+
+def assert_restored(lab: Lab) -> None:
+    """nic0 in the host, up, with its data addresses; nic1 with its own, not nic0's."""
+    assert wait_restored(lab), show(lab)
+    assert "nic0" in lab.links_in("host"), show(lab)
+    assert "nic0" not in lab.links_in("holding"), show(lab)
+    assert lab.link_up("nic0"), show(lab)
+    assert lab.wait_for_addresses("nic1", [V4_10, V6_10], present=False), show(lab)
+
+
+def assert_detached(lab: Lab) -> None:
+    """nic0 in the holding namespace; its data addresses on nic1 only."""
+    assert "nic0" not in lab.links_in("host"), show(lab)
+    assert "nic0" in lab.links_in("holding"), show(lab)
+    assert lab.wait_for_addresses("nic1", [V4_10, V6_10, V4_11, V6_11]), show(lab)
+    assert lab.where_are(V4_10) == ["nic1"], show(lab)
+    assert lab.where_are(V6_10) == ["nic1"], show(lab)
+    # The holding namespace is not a place to keep a data address either.
+    assert not {V4_10, V6_10} & set(lab.addresses("nic0", "holding")), show(lab)
+
+
+def assert_killed(lab: Lab, proc: Any, r: subprocess.CompletedProcess[str]) -> None:
+    """rcmd died by its own SIGKILL; cfgadm said so in one line, without a traceback."""
+    assert wait_until(lambda: proc.poll() is not None, 10), "rcmd still runs\n" + show(lab, r)
+    # ``ip netns exec`` execs rcmd in place, so this is rcmd's own status.
+    assert proc.returncode == -signal.SIGKILL, show(lab, r)
+    assert not lab.rcmd_running()
+    assert r.returncode == 1, show(lab, r)
+    assert "Traceback" not in r.stderr + r.stdout, show(lab, r)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("cfgadm: "), show(lab, r)
+    assert "rcmd" in lines[0], show(lab, r)
+
+
+def recovery_lines(lab: Lab) -> list[str]:
+    return [line for line in lab.rcmd_log().splitlines() if "recovered operation" in line]
+
+
+def assert_alive(conv: Any, lab: Lab, more: int = 10) -> None:
+    assert conv.wait_for_more(more, 10), conv.describe() + "\n" + show(lab)
+    assert not conv.broken(), conv.describe() + "\n" + show(lab)
+
+
+def cfgadm_ok(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    r = lab.cfgadm(*args)
+    assert r.returncode == 0, show(lab, r)
+    assert "busy" not in (r.stdout + r.stderr).lower(), show(lab, r)
+    return r
+
+
+@pytest.mark.parametrize("point", list(DETACH_POINTS))
+def test_detach_killed_at_phase_boundary_recovers(
+    lab_ready: Lab, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    lab = lab_ready
+    expected, says = DETACH_POINTS[point]
+    proc = start_rcmd(lab, monkeypatch, point)
+    assert wait_restored(lab), show(lab)
+    conv = lab.conversation("192.0.2.10")
+    assert_alive(conv, lab)
+
+    r = lab.cfgadm("-c", "unconfigure", "net:nic0")
+    assert_killed(lab, proc, r)
+
+    start_rcmd(lab, monkeypatch)
+    lines = recovery_lines(lab)
+    assert len(lines) == 1, show(lab)
+    assert "unconfigure net:nic0" in lines[0] and says in lines[0], show(lab)
+    if expected == "restored":
+        assert_restored(lab)
+    else:
+        assert_detached(lab)
+    assert_alive(conv, lab)
+    assert "Traceback" not in lab.rcmd_log(since_start=False), show(lab)
+
+    # Nothing is stuck: no lock, no "offline" record, no half-journaled operation.
+    r = cfgadm_ok(lab, "-l", "net:nic0")
+    want = "configured" if expected == "restored" else "unconfigured"
+    assert r.stdout.splitlines()[1].split()[-2] == want, show(lab, r)
+    if expected == "restored":
+        cfgadm_ok(lab, "-c", "unconfigure", "net:nic0")
+        assert_detached(lab)
+    cfgadm_ok(lab, "-c", "configure", "net:nic0")
+    assert_restored(lab)
+    assert_alive(conv, lab)
+    # A second start finds nothing left to recover.
+    lab.stop_rcmd()
+    start_rcmd(lab, monkeypatch)
+    assert recovery_lines(lab) == [], show(lab)
+    assert_restored(lab)
+
+
+def test_attach_killed_after_hardware_step_completes_online(
+    lab_ready: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = lab_ready
+    proc = start_rcmd(lab, monkeypatch, "attach.hardware.done")
+    assert wait_restored(lab), show(lab)
+    conv = lab.conversation("192.0.2.10")
+    cfgadm_ok(lab, "-c", "unconfigure", "net:nic0")  # the failpoint is on attach only
+    assert_detached(lab)
+    assert_alive(conv, lab)
+
+    r = lab.cfgadm("-c", "configure", "net:nic0")
+    assert_killed(lab, proc, r)
+    # The hardware step happened: nic0 is back in the host, but nothing was onlined yet.
+    assert "nic0" in lab.links_in("host"), show(lab, r)
+    assert not {V4_10, V6_10} & set(lab.addresses("nic0")), show(lab, r)
+
+    start_rcmd(lab, monkeypatch)
+    lines = recovery_lines(lab)
+    assert len(lines) == 1, show(lab)
+    assert "configure net:nic0" in lines[0] and COMPLETED in lines[0], show(lab)
+    assert_restored(lab)
+    assert_alive(conv, lab)
+    cfgadm_ok(lab, "-c", "unconfigure", "net:nic0")
+    assert_detached(lab)
+    cfgadm_ok(lab, "-c", "configure", "net:nic0")
+    assert_restored(lab)
+
+
+def test_every_failpoint_is_covered() -> None:
+    """A new failpoint must get a crash test here."""
+    from rcm.failpoints import POINTS
+
+    assert set(POINTS) == {*DETACH_POINTS, "attach.hardware.done"}
+    assert rcm_lab.Lab is Lab
