@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 import rcm_lab
 from rcm_lab import Lab, wait_until
 
