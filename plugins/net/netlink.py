@@ -590,12 +590,37 @@ class Netlink:
                 errors[cidr] = f"{ifname}: cannot add {cidr}: {_describe(reply.error, reply.text)}"
         return errors
 
+    def _kernel_order(self, index: int) -> list[tuple[bytes, int]]:
+        """(packed address, prefixlen) of link ``index``, in the kernel's list order.
+
+        For IPv4 that order is primaries first, then secondaries as added.
+        """
+        body = _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+        out = []
+        for kind, data in self._dump(RTM_GETADDR, body):
+            if kind != RTM_NEWADDR:
+                continue
+            family, prefixlen, _flags, _scope, ifindex = _IFADDRMSG.unpack_from(data, 0)
+            if ifindex != index or family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            a = _attrs(data, _IFADDRMSG.size, len(data))
+            raw = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)
+            if raw is not None:
+                out.append((bytes(raw), prefixlen))
+        return out
+
     def del_addresses(self, ifname: str, cidrs: list[str]) -> dict[str, str]:
         """Delete addresses from ``ifname``; return {cidr: error} for failures.
 
         An address that is not there counts as deleted (EADDRNOTAVAIL), and so
         does every address of an interface that no longer exists.  A bare
         address (no /prefix) is deleted whatever its prefix length.
+
+        Deletes go in reverse of the kernel's list order, secondaries before
+        their primary: with promote_secondaries=1 (see sysctl.prepare_member)
+        deleting a primary first makes the kernel promote a secondary and
+        rebuild its routes each time, which turns 1000 deletes from ~40 ms into
+        ~4 s.  One address dump (~2 ms per 1000) buys that order.
         """
         errors: dict[str, str] = {}
         parsed = self._parse_cidrs(ifname, cidrs, errors)
@@ -604,27 +629,29 @@ class Netlink:
         index = self._index(ifname)
         if index is None:
             return errors
-        if any(not exact and iface.version == 6 for _c, iface, exact in parsed):
-            # IPv6 deletion matches on prefix length: look the actual one up.
-            present = {
-                a.address: a.prefixlen for a in self.addresses(ifname) if a.family == 6
-            }
-            resolved = []
-            for cidr, iface, exact in parsed:
-                if not exact and iface.version == 6:
-                    plen = present.get(str(iface.ip))
-                    if plen is None:
-                        continue  # not there: already deleted
-                    iface = ipaddress.IPv6Interface(f"{iface.ip}/{plen}")
-                    exact = True
-                resolved.append((cidr, iface, exact))
-            parsed = resolved
+        present = self._kernel_order(index)
+        position = {key: i for i, key in enumerate(present)}
+        bare_plen: dict[bytes, int] = {}
+        for packed, plen in present:
+            bare_plen.setdefault(packed, plen)
+        todo = []
+        for cidr, iface, exact in parsed:
+            packed = iface.ip.packed
+            if not exact:
+                plen = bare_plen.get(packed)
+                if plen is None:
+                    continue  # not there: already deleted
+                iface = ipaddress.ip_interface(f"{iface.ip}/{plen}")
+                exact = True
+            # Absent ones (-1) are still asked for, last: they may have appeared since.
+            todo.append((position.get((packed, iface.network.prefixlen), -1), cidr, iface))
+        todo.sort(key=lambda item: item[0], reverse=True)
         requests = [
-            (RTM_DELADDR, 0, _addr_message(RTM_DELADDR, index, iface, exact))
-            for _cidr, iface, exact in parsed
+            (RTM_DELADDR, 0, _addr_message(RTM_DELADDR, index, iface, True))
+            for _pos, _cidr, iface in todo
         ]
         replies = self._exchange(requests)
-        for (cidr, _iface, _exact), reply in zip(parsed, replies, strict=True):
+        for (_pos, cidr, _iface), reply in zip(todo, replies, strict=True):
             if reply.error and reply.error not in (errno.EADDRNOTAVAIL, errno.ENODEV):
                 errors[cidr] = (
                     f"{ifname}: cannot delete {cidr}: {_describe(reply.error, reply.text)}"
