@@ -86,7 +86,9 @@ class LinkMonitor:
                         continue
                     raise NetlinkError(f"link event socket: {e.strerror}") from e
                 for kind, _flags, _seq, body in iter_messages(data):
-                    if kind not in (RTM_NEWLINK, RTM_DELLINK):
+                    # Bridge-port notifications share the group with family
+                    # AF_BRIDGE; only AF_UNSPEC messages describe the link itself.
+                    if kind not in (RTM_NEWLINK, RTM_DELLINK) or not body or body[0] != 0:
                         continue
                     try:
                         event = link_event(kind, body)
