@@ -21,7 +21,9 @@ import time
 import uuid
 from collections.abc import Callable
 
+from rcm_net.announce import Announcer
 from rcm_net.netlink import Netlink
+from rcm_net.netns import call_in_netns
 
 
 def ip(*args: str, stdin: str | None = None) -> None:
@@ -109,6 +111,17 @@ def main() -> int:
                     assert nl.link("nic0") is None
                     rec("pull_link", timed(lambda nl=nl: nl.pull_link("nic0", hold)))
                     assert nl.link("nic0") is not None
+            ip("-n", ns, "link", "set", "va", "up")
+            ip("-n", ns, "link", "set", "vb", "up")
+            for _ in range(args.runs * 3):
+                rec("call_in_netns (thread + setns)", timed(lambda: call_in_netns(ns, int)))
+                t0 = time.perf_counter()
+                ann = Announcer(netns=ns)
+                rec("Announcer(netns=NAME) open", (time.perf_counter() - t0) * 1000)
+                rec("announce 1 IPv4 + 1 IPv6", timed(
+                    lambda ann=ann: ann.announce("va", "02:00:00:00:00:01",
+                                                 ["192.0.2.1", "2001:db8::1"])))
+                ann.close()
     finally:
         ip("netns", "delete", hold)
         ip("netns", "delete", ns)

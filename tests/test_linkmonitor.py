@@ -156,3 +156,4 @@ def test_link_event_parses_a_delete() -> None:
     assert ev.properties["IFINDEX"] == "7"
     assert ev.properties["EVENT"] == "del"
     assert ev.properties["UP"] == "1" and ev.properties["CARRIER"] == "1"
+
