@@ -25,6 +25,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from concurrent.futures import Future
 from typing import Any
 
@@ -62,8 +63,17 @@ class Daemon:
                 if isinstance(item, Event):
                     self.coordinator.handle_event(item)
                 else:
-                    op, future = item
-                    future.set_result(self.coordinator.run(op))
+                    op, future, queued = item
+                    started = time.monotonic()
+                    result = self.coordinator.run(op)
+                    log.info(
+                        "%s: %s in %.1f ms (waited %.1f ms for the worker)",
+                        op.description,
+                        result.outcome.value,
+                        (time.monotonic() - started) * 1000,
+                        (started - queued) * 1000,
+                    )
+                    future.set_result(result)
             except Exception as e:  # noqa: BLE001 - the worker must survive
                 log.exception("worker: %s", e)
                 if not isinstance(item, Event):
@@ -101,7 +111,7 @@ class Daemon:
             if isinstance(admitted, Result):
                 return admitted.to_dict()
             future: Future[Result] = Future()
-            self.queue.put((admitted, future))
+            self.queue.put((admitted, future, time.monotonic()))
             return future.result().to_dict()
         return {"error": f"bad request: unknown op {op!r}"}
 

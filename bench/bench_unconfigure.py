@@ -1,0 +1,129 @@
+"""Benchmark: ``cfgadm -c unconfigure`` of a NIC homing N data addresses,
+beside ``ip -batch`` doing the same address moves, in the same run.
+
+Not a test: it prints medians and ratios (and writes JSON with --json).  The
+machine is noisy, so each round times both, alternating, and the figures are
+medians over the rounds.
+
+What is timed, both run the same way (``ip netns exec <host> ...``, a new
+process each, as an admin would):
+
+- rcm:      ``cfgadm -c unconfigure net:nic0`` with rcmd running: query, the
+            IPMP handler moves N addresses to nic1 (add, announce with
+            gratuitous ARP, delete), nic0 moves to the holding namespace,
+            remove.  Then (untimed) ``cfgadm -c configure net:nic0`` fails
+            them back for the next round.
+- ip-batch: ``ip -batch`` adding the N addresses to nic1 and deleting them
+            from nic0, then (untimed) the reverse.
+- cfgadm-l: ``cfgadm -l net:nic1``: the fixed cost of starting cfgadm and
+            asking rcmd, for reading the others.
+
+Run as root:  python bench/bench_unconfigure.py [--sizes 1,100,1000] [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rcm_lab import Lab
+
+
+def data_addresses(n: int) -> list[str]:
+    """N IPv4 addresses in the benchmarking range 198.18.0.0/15, /15 each."""
+    base = int(ipaddress.IPv4Address("198.18.0.10"))
+    return [f"{ipaddress.IPv4Address(base + i)}/15" for i in range(n)]
+
+
+def timed(argv: list[str], env: dict[str, str], stdin: str | None = None) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(argv, env=env, input=stdin, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if r.returncode != 0:
+        first = (stdin or "").split("\n", 1)[0]
+        raise SystemExit(
+            f"bench: {' '.join(argv)} failed ({r.returncode}) [{first} ...]:\n{r.stderr}"
+        )
+    return elapsed
+
+
+def bench_size(n: int, rounds: int) -> dict[str, object]:
+    addrs = data_addresses(n)
+    interfaces = {
+        "nic0": {"group": "g", "addresses": addrs, "test_addresses": [], "standby": False},
+        "nic1": {
+            "group": "g",
+            "addresses": ["192.0.2.11/24"],
+            "test_addresses": [],
+            "standby": False,
+        },
+    }
+    with Lab(interfaces=interfaces) as lab:
+        lab.start_rcmd(timeout=60)
+        if not lab.wait_for_addresses("nic0", addrs[:1] + addrs[-1:], timeout=60):
+            raise SystemExit("bench: rcmd did not place the addresses\n" + lab.snapshot())
+        env = lab.env()
+        host = ["ip", "netns", "exec", lab.ns["host"]]
+        cfgadm = host + [str(Path(sys.executable).with_name("cfgadm"))]
+        forward = "".join(f"addr add {a} dev nic1\n" for a in addrs) + "".join(
+            f"addr del {a} dev nic0\n" for a in addrs
+        )
+        back = "".join(f"addr add {a} dev nic0\n" for a in addrs) + "".join(
+            f"addr del {a} dev nic1\n" for a in addrs
+        )
+        rcm_t, ip_t, list_t = [], [], []
+        for _ in range(rounds):
+            ip_t.append(timed(host + ["ip", "-batch", "-"], env, forward))
+            timed(host + ["ip", "-batch", "-"], env, back)
+            rcm_t.append(timed(cfgadm + ["-c", "unconfigure", "net:nic0"], env))
+            moved = lab.addresses("nic1")
+            if not (addrs[0] in moved and addrs[-1] in moved):
+                raise SystemExit("bench: addresses did not move\n" + lab.snapshot())
+            timed(cfgadm + ["-c", "configure", "net:nic0"], env)
+            if not lab.wait_for_addresses("nic0", [addrs[0], addrs[-1]], timeout=30):
+                raise SystemExit("bench: addresses did not fail back\n" + lab.snapshot())
+            list_t.append(timed(cfgadm + ["-l", "net:nic1"], env))
+    rcm_m, ip_m, list_m = (statistics.median(x) for x in (rcm_t, ip_t, list_t))
+    return {
+        "addresses": n,
+        "rounds": rounds,
+        "cfgadm_unconfigure_ms": round(rcm_m * 1000, 1),
+        "ip_batch_ms": round(ip_m * 1000, 1),
+        "ratio": round(rcm_m / ip_m, 2),
+        "cfgadm_list_ms": round(list_m * 1000, 1),
+        "ratio_without_cfgadm_start": round(max(rcm_m - list_m, 0) / ip_m, 2),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="1,100,1000")
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--json", type=Path, help="also write the results here")
+    args = p.parse_args()
+    results = [bench_size(int(n), args.rounds) for n in args.sizes.split(",")]
+    head = (
+        f"{'addresses':>9}  {'cfgadm unconfigure':>18}  {'ip -batch':>9}  {'ratio':>5}"
+        f"  {'cfgadm -l':>9}  {'ratio w/o cfgadm start':>22}"
+    )
+    print(head)
+    for r in results:
+        print(
+            f"{r['addresses']:>9}  {r['cfgadm_unconfigure_ms']:>15} ms  {r['ip_batch_ms']:>6} ms"
+            f"  {r['ratio']:>5}  {r['cfgadm_list_ms']:>6} ms  {r['ratio_without_cfgadm_start']:>22}"
+        )
+    print(f"(medians of {args.rounds} rounds; both timed as new processes under ip netns exec)")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
