@@ -1,0 +1,302 @@
+"""Who may do what, and what the control socket does with bad input, against a real rcmd.
+
+- Anyone may list; only root changes state.  The daemon decides from the kernel's word on the
+  peer (SO_PEERCRED), not from cfgadm's own check: a raw client with uid 65534 is denied too,
+  whatever its request says.
+- Bad requests (not JSON, not an object, unknown op, bad fields, a line over 64 KiB) get an
+  ``{"error": ...}`` answer and rcmd keeps serving.
+- Without rcmd, cfgadm runs the engine in its own process: listing works, a state change works
+  end to end, and it takes the system lock, so two writers can never act at once.
+
+The unprivileged user is uid/gid 65534 (nobody) with no supplementary groups and only one
+capability, CAP_DAC_READ_SEARCH (ambient), because the product's Python lives under /root
+(mode 0700) and the lab's runtime folder is a 0700 mkdtemp: without it nobody could not even
+start the interpreter.  It grants reading files, nothing about networks or uids: rcmd sees
+uid 65534, and cfgadm's geteuid() is 65534.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rcm_lab import Lab, RcmdError
+
+pytestmark = pytest.mark.lab
+
+V4_10, V6_10 = "192.0.2.10/24", "2001:db8::10/64"
+V4_11, V6_11 = "192.0.2.11/24", "2001:db8::11/64"
+NOBODY = 65534
+
+UNPRIV = [
+    "setpriv",
+    f"--reuid={NOBODY}",
+    f"--regid={NOBODY}",
+    "--clear-groups",
+    "--inh-caps=-all,+dac_read_search",
+    "--ambient-caps=+dac_read_search",
+    "--bounding-set=-all,+dac_read_search",
+]
+
+
+# -- helpers -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def built(lab: None) -> Iterator[Lab]:
+    made = Lab()
+    try:
+        made.build()
+        yield made
+    finally:
+        made.close()
+
+
+@pytest.fixture
+def running(built: Lab) -> Lab:
+    """A lab with rcmd running and the data addresses restored."""
+    built.start_rcmd()
+    assert restored(built), built.snapshot()
+    return built
+
+
+def restored(lab: Lab) -> bool:
+    return lab.wait_for_addresses("nic0", [V4_10, V6_10]) and lab.wait_for_addresses(
+        "nic1", [V4_11, V6_11]
+    )
+
+
+def assert_unchanged(lab: Lab) -> None:
+    assert "nic0" in lab.links_in("host"), lab.snapshot()
+    assert {V4_10, V6_10} <= set(lab.addresses("nic0")), lab.snapshot()
+    assert not {V4_10, V6_10} & set(lab.addresses("nic1")), lab.snapshot()
+
+
+def show(r: subprocess.CompletedProcess[str], lab: Lab) -> str:
+    return (
+        f"$ {' '.join(map(str, r.args))}\nexit {r.returncode}\n--- stdout ---\n{r.stdout}"
+        f"--- stderr ---\n{r.stderr}\n{lab.snapshot()}"
+    )
+
+
+def cfgadm_as_nobody(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
+    cfgadm = str(Path(sys.executable).with_name("cfgadm"))
+    return subprocess.run(
+        lab.exec_argv("host", [*UNPRIV, cfgadm, *args]),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=lab.env(),
+        cwd="/",
+        timeout=60,
+    )
+
+
+def ask(path: Path, payload: bytes) -> dict[str, Any]:
+    """One raw request on rcmd's socket (as root); the parsed answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(30)
+        s.connect(str(path))
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        buf = bytearray()
+        # Read up to the newline, as cfgadm does: after a refused oversized request rcmd
+        # closes with our excess unread, so the next recv would be ECONNRESET.
+        while not buf.endswith(b"\n") and (chunk := s.recv(65536)):
+            buf += chunk
+    assert buf.endswith(b"\n"), buf
+    answer: dict[str, Any] = json.loads(buf)
+    return answer
+
+
+RAW_CLIENT = r"""
+import json, os, socket, sys
+runtime, uid = sys.argv[1], int(sys.argv[2])
+os.chdir(runtime)            # the 0755 runtime dir; its 0700 parent is not traversed later
+os.setgroups([])
+os.setgid(uid)
+os.setuid(uid)               # from here on an ordinary process: no capability left
+request = {"op": "change_state", "action": "unconfigure", "ap_id": "net:nic0",
+           "force": True, "query_only": False, "uid": 0, "user": "root"}
+with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s.settimeout(30)
+    s.connect("rcmd.sock")
+    s.sendall(json.dumps(request).encode() + b"\n")
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+caps = [l for l in open("/proc/self/status") if l.startswith("CapEff")][0].split()[1]
+print(json.dumps({"uid": os.getuid(), "euid": os.geteuid(), "capeff": caps,
+                  "answer": json.loads(buf)}))
+"""
+
+
+# -- with rcmd ---------------------------------------------------------------------------
+
+
+def test_anyone_may_list(running: Lab) -> None:
+    r = cfgadm_as_nobody(running, "-l")
+    assert r.returncode == 0, show(r, running)
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:] if line.strip()}
+    assert rows["net:nic0"][-3:] == ["connected", "configured", "ok"], show(r, running)
+    assert "net:nic1" in rows, show(r, running)
+    r = cfgadm_as_nobody(running, "-lv", "net:nic0")
+    assert r.returncode == 0, show(r, running)
+    assert "192.0.2.10/24" in r.stdout, show(r, running)
+
+
+def test_only_root_changes_state_cli(running: Lab) -> None:
+    for args in (("-c", "unconfigure", "net:nic0"), ("-f", "-c", "unconfigure", "net:nic0")):
+        r = cfgadm_as_nobody(running, *args)
+        assert r.returncode == 1, show(r, running)
+        assert "permission denied" in r.stderr.lower(), show(r, running)
+        assert "Traceback" not in r.stderr, show(r, running)
+    assert_unchanged(running)
+    assert "unconfigure" not in running.rcmd_log(), running.rcmd_log()
+
+
+def test_daemon_checks_peer_credentials(running: Lab) -> None:
+    """Not just cfgadm: a raw client with uid 65534 that says it is root is denied."""
+    r = subprocess.run(
+        running.exec_argv(
+            "host", [sys.executable, "-c", RAW_CLIENT, str(running.runtime_dir), str(NOBODY)]
+        ),
+        capture_output=True,
+        text=True,
+        env=running.env(),
+        timeout=60,
+    )
+    assert r.returncode == 0, show(r, running)
+    got = json.loads(r.stdout.strip().splitlines()[-1])
+    assert got["uid"] == got["euid"] == NOBODY, got
+    assert int(got["capeff"], 16) == 0, got
+    assert got["answer"]["outcome"] == "denied", got
+    assert "permission denied" in got["answer"]["message"], got
+    assert_unchanged(running)
+    # The same request from root is served (the denial was about the peer, not the request).
+    answer = ask(
+        running.socket_path,
+        json.dumps({"op": "change_state", "action": "unconfigure", "ap_id": "net:nic0"}).encode()
+        + b"\n",
+    )
+    assert answer["outcome"] == "done", answer
+    assert running.wait_for_addresses("nic1", [V4_10, V6_10]), running.snapshot()
+
+
+BAD_REQUESTS: dict[str, bytes] = {
+    "not json": b"this is not json\n",
+    "empty line": b"\n",
+    "nothing at all": b"",
+    "not an object": b"[1, 2, 3]\n",
+    "a string": b'"list"\n',
+    "unknown op": b'{"op": "reboot"}\n',
+    "no op": b'{"ap_ids": []}\n',
+    "ap_ids not a list": b'{"op": "list", "ap_ids": "net:nic0"}\n',
+    "ap_id not a string": b'{"op": "change_state", "action": "unconfigure", "ap_id": 5}\n',
+    "unknown action": b'{"op": "change_state", "action": "explode", "ap_id": "net:nic0"}\n',
+    "invalid utf-8": b'{"op": "list\xff\xfe"}\n',
+    "huge line": b'{"op": "list", "pad": "' + b"x" * (70 * 1024) + b'"}\n',
+    "huge, no newline": b"y" * (200 * 1024),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_REQUESTS))
+def test_bad_request_gets_error_and_rcmd_keeps_serving(running: Lab, name: str) -> None:
+    answer = ask(running.socket_path, BAD_REQUESTS[name])
+    assert set(answer) == {"error"}, answer
+    assert isinstance(answer["error"], str) and answer["error"], answer
+    assert len(json.dumps(answer)) < 1024, "the error must not echo the request back"
+    assert running.rcmd_running(), running.snapshot()
+    listing = ask(running.socket_path, b'{"op": "list", "ap_ids": ["net:nic0"]}\n')
+    assert [ap["ap_id"] for ap in listing["aps"]] == ["net:nic0"], listing
+    r = running.cfgadm("-l", "net:nic0")
+    assert r.returncode == 0, show(r, running)
+    assert "Traceback" not in running.rcmd_log(), running.rcmd_log()
+    assert_unchanged(running)
+
+
+# -- without rcmd: the engine in cfgadm's process ----------------------------------------
+
+
+@pytest.fixture
+def stopped(built: Lab) -> Lab:
+    """rcmd ran once (it restores the data addresses: the lab only makes links), then
+    stopped: its socket is gone, so cfgadm runs the engine itself."""
+    built.start_rcmd()
+    assert restored(built), built.snapshot()
+    assert built.stop_rcmd() == 0, built.rcmd_log()
+    assert not built.socket_path.exists()
+    assert_unchanged(built)
+    return built
+
+
+def test_in_process_list(stopped: Lab) -> None:
+    r = stopped.cfgadm("-l")
+    assert r.returncode == 0, show(r, stopped)
+    rows = {line.split()[0]: line.split() for line in r.stdout.splitlines()[1:] if line.strip()}
+    assert rows["net:nic0"][-3:] == ["connected", "configured", "ok"], show(r, stopped)
+    r = cfgadm_as_nobody(stopped, "-l", "net:nic0")
+    assert r.returncode == 0, show(r, stopped)
+    assert "net:nic0" in r.stdout, show(r, stopped)
+    r = cfgadm_as_nobody(stopped, "-c", "unconfigure", "net:nic0")
+    assert r.returncode == 1 and "permission denied" in r.stderr.lower(), show(r, stopped)
+    assert not stopped.socket_path.exists()
+    assert_unchanged(stopped)
+
+
+def test_in_process_state_change_end_to_end(stopped: Lab) -> None:
+    r = stopped.cfgadm("-c", "unconfigure", "net:nic0")
+    assert r.returncode == 0, show(r, stopped)
+    assert "nic0" in stopped.links_in("holding"), show(r, stopped)
+    assert stopped.where_are(V4_10) == ["nic1"], show(r, stopped)
+    assert stopped.where_are(V6_10) == ["nic1"], show(r, stopped)
+    r = stopped.cfgadm("-l", "net:nic0")
+    assert r.returncode == 0 and r.stdout.splitlines()[1].split()[-2] == "unconfigured", show(
+        r, stopped
+    )
+
+    r = stopped.cfgadm("-c", "configure", "net:nic0")
+    assert r.returncode == 0, show(r, stopped)
+    assert restored(stopped), show(r, stopped)
+    assert_unchanged(stopped)
+    # The lock was released when cfgadm ended: rcmd starts and finds nothing to recover.
+    stopped.start_rcmd()
+    assert "recovered operation" not in stopped.rcmd_log(), stopped.rcmd_log()
+
+
+def test_in_process_writers_exclude_each_other(stopped: Lab) -> None:
+    lock_path = stopped.runtime_dir / "rcm.lock"
+    with open(lock_path, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write(f"test (pid {os.getpid()})\n")
+        held.flush()
+
+        r = stopped.cfgadm("-c", "unconfigure", "net:nic0")
+        assert r.returncode == 1, show(r, stopped)
+        assert "busy" in r.stderr.lower(), show(r, stopped)
+        assert "Traceback" not in r.stderr, show(r, stopped)
+        assert_unchanged(stopped)
+        # Listing needs no lock.
+        r = stopped.cfgadm("-l", "net:nic0")
+        assert r.returncode == 0, show(r, stopped)
+        # Nor can rcmd start beside a writer.
+        with pytest.raises(RcmdError) as caught:
+            stopped.start_rcmd(timeout=15)
+        assert caught.value.returncode == 1, caught.value.log
+        assert "busy" in caught.value.log.lower(), caught.value.log
+        fcntl.flock(held, fcntl.LOCK_UN)
+
+    r = stopped.cfgadm("-c", "unconfigure", "net:nic0")
+    assert r.returncode == 0, show(r, stopped)
+    assert stopped.where_are(V4_10) == ["nic1"], show(r, stopped)
