@@ -300,3 +300,22 @@ def test_in_process_writers_exclude_each_other(stopped: Lab) -> None:
     r = stopped.cfgadm("-c", "unconfigure", "net:nic0")
     assert r.returncode == 0, show(r, stopped)
     assert stopped.where_are(V4_10) == ["nic1"], show(r, stopped)
+
+
+def test_silent_client_is_dropped_quietly(running: Lab) -> None:
+    """A local user who connects and sends nothing (the socket is 0666) gets an error when
+    rcmd's read times out, and leaves no traceback in rcmd's log: an expected client
+    fault must not be logged as an internal error."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(60)
+        s.connect(str(running.socket_path))
+        buf = bytearray()
+        while not buf.endswith(b"\n") and (chunk := s.recv(65536)):
+            buf += chunk
+    answer = json.loads(buf)
+    assert set(answer) == {"error"}, answer
+    assert not answer["error"].startswith("internal error"), answer
+    log = running.rcmd_log()
+    assert "Traceback" not in log, log
+    r = running.cfgadm("-l", "net:nic0")
+    assert r.returncode == 0, show(r, running)
