@@ -207,7 +207,8 @@ class Call:
 
     ``args`` are the hook's keyword arguments without ``ctx``; ``result`` is
     what the handler returned, ``error`` the coordinator's message if it
-    raised or timed out (then ``result`` is None).
+    raised or timed out (then ``result`` is None).  ``done`` means the
+    coordinator stopped waiting: a call that timed out may still be running.
     """
 
     handler: str
