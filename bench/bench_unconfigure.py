@@ -66,7 +66,13 @@ def bench_size(n: int, rounds: int) -> dict[str, object]:
     }
     with Lab(interfaces=interfaces) as lab:
         lab.start_rcmd(timeout=60)
-        if not lab.wait_for_addresses("nic0", addrs[:1] + addrs[-1:], timeout=60):
+        ends = addrs[:1] + addrs[-1:]
+        # Settled: on nic0 and no copy left on nic1 (a failback in progress
+        # adds on nic0 before it deletes from nic1).
+        if not (
+            lab.wait_for_addresses("nic0", ends, timeout=60)
+            and lab.wait_for_addresses("nic1", ends, timeout=60, present=False)
+        ):
             raise SystemExit("bench: rcmd did not place the addresses\n" + lab.snapshot())
         env = lab.env()
         host = ["ip", "netns", "exec", lab.ns["host"]]
@@ -86,7 +92,10 @@ def bench_size(n: int, rounds: int) -> dict[str, object]:
             if not (addrs[0] in moved and addrs[-1] in moved):
                 raise SystemExit("bench: addresses did not move\n" + lab.snapshot())
             timed(cfgadm + ["-c", "configure", "net:nic0"], env)
-            if not lab.wait_for_addresses("nic0", [addrs[0], addrs[-1]], timeout=30):
+            if not (
+                lab.wait_for_addresses("nic0", ends, timeout=30)
+                and lab.wait_for_addresses("nic1", ends, timeout=30, present=False)
+            ):
                 raise SystemExit("bench: addresses did not fail back\n" + lab.snapshot())
             list_t.append(timed(cfgadm + ["-l", "net:nic1"], env))
     rcm_m, ip_m, list_m = (statistics.median(x) for x in (rcm_t, ip_t, list_t))

@@ -278,12 +278,12 @@ class IpmpHandler:
         offline = self._offline(ctx)
         if group:
             plan, usable = self._reconcile_group(ctx, group, world, offline)
-            for u in plan.unhosted:
-                if u.src == name:
-                    ctx.message(
-                        f"{name}: {u.address} of IPMP group {group} couldn't move; no "
-                        "alternative interface (recorded; it returns with a member)"
-                    )
+            stranded = [str(u.address) for u in plan.unhosted if u.src == name]
+            if stranded:
+                ctx.message(
+                    f"{name}: {', '.join(stranded)} of IPMP group {group} couldn't move; no"
+                    " alternative interface (recorded: they return with the next member)"
+                )
         nic = self.config.interfaces.get(name)
         if nic is not None:
             stationary = [str(a) for a in nic.test_addresses]
