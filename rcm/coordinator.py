@@ -81,9 +81,14 @@ def _as_veto(value: Any, handler: str, resource: str) -> Veto | None:
     if value is None or value is False:
         return None
     if isinstance(value, Veto):
-        return Veto(
-            value.reason, value.impact, value.resource or resource, value.handler or handler
-        )
+        try:
+            impact = Impact(value.impact)
+        except ValueError:
+            raise HandlerError(
+                f"handler {handler} vetoed {resource} with impact {value.impact!r};"
+                " expected warning, data or system"
+            ) from None
+        return Veto(str(value.reason), impact, value.resource or resource, value.handler or handler)
     if isinstance(value, str):
         return Veto(value, Impact.DATA, resource, handler)
     raise HandlerError(

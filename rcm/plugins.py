@@ -31,31 +31,30 @@ class UnsafePlugin(RcmError):
 
 
 def _module_paths(module: str) -> list[Path]:
-    """The files and directories that importing ``module`` would execute from,
-    found without importing anything."""
-    top, _, rest = module.partition(".")
+    """Every file and folder that importing ``module`` could execute from,
+    found without importing anything.
+
+    For a package: the folder it sits in, and everything inside it (any
+    module of the package may be imported, and a planted ``__pycache__`` file
+    would be run instead of its source).  For a single-file module: the
+    folder it sits in, the file, and its ``__pycache__``.
+    """
+    top = module.partition(".")[0]
     spec = importlib.util.find_spec(top)
     if spec is None:
         raise RcmError(f"plugin module {module!r} cannot be found")
-    paths: list[Path] = []
     if spec.submodule_search_locations:
-        base = Path(next(iter(spec.submodule_search_locations)))
-        paths.append(base)
-        if spec.origin:
-            paths.append(Path(spec.origin))
-        parts = rest.split(".") if rest else []
-        for i, part in enumerate(parts):
-            cand_dir = base.joinpath(*parts[: i + 1])
-            if cand_dir.is_dir():
-                paths.append(cand_dir)
-                init = cand_dir / "__init__.py"
-                if init.exists():
-                    paths.append(init)
-            else:
-                paths.append(base.joinpath(*parts[:i], part + ".py"))
-    elif spec.origin:
-        paths.append(Path(spec.origin))
-    return paths
+        paths: list[Path] = []
+        for location in spec.submodule_search_locations:
+            base = Path(location)
+            paths += [base.parent, base]
+            paths += sorted(base.rglob("*"))
+        return paths
+    if spec.origin is None or not Path(spec.origin).exists():
+        return []  # built-in or frozen: nothing on disk to check
+    origin = Path(spec.origin)
+    cache = origin.parent / "__pycache__"
+    return [origin.parent, origin, cache, *sorted(cache.glob(origin.stem + ".*"))]
 
 
 def check_safe(name: str, module: str) -> None:
@@ -87,7 +86,10 @@ def make_plugin_manager(
     if load_entry_points:
         for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             if pm.has_plugin(ep.name):
-                continue
+                raise RcmError(
+                    f"two plugins are named {ep.name!r} (entry point {ep.value!r} and"
+                    f" {pm.get_plugin(ep.name)!r}); uninstall one"
+                )
             check_safe(ep.name, ep.module)
             plugin = importlib.import_module(ep.module)
             if ep.attr:
