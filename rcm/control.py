@@ -29,6 +29,8 @@ from typing import Any
 log = logging.getLogger("rcm.control")
 
 MAX_REQUEST = 64 * 1024
+READ_TIMEOUT = 10.0
+MAX_CLIENTS = 64  # connections served at once; the socket is open to every local user
 
 
 def peer_uid(conn: socket.socket) -> int:
@@ -60,6 +62,7 @@ class ControlServer:
         self.path = path
         self.handle = handle
         self._stop = threading.Event()
+        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
         if path.exists() or path.is_symlink():
             path.unlink()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -82,14 +85,33 @@ class ControlServer:
                 if self._stop.is_set():
                     return
                 raise
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+            if not self._slots.acquire(blocking=False):
+                with conn:
+                    try:
+                        conn.sendall(b'{"error": "rcmd is busy: too many clients"}\n')
+                    except OSError:
+                        pass
+                continue
+            threading.Thread(target=self._serve_counted, args=(conn,), daemon=True).start()
+
+    def _serve_counted(self, conn: socket.socket) -> None:
+        try:
+            self._serve(conn)
+        finally:
+            self._slots.release()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             try:
-                conn.settimeout(10)
+                conn.settimeout(READ_TIMEOUT)
                 uid = peer_uid(conn)
-                request = json.loads(read_line(conn))
+                try:
+                    line = read_line(conn)
+                except TimeoutError:
+                    raise ValueError(
+                        f"no complete request line within {READ_TIMEOUT:g} s"
+                    ) from None
+                request = json.loads(line)
                 if not isinstance(request, dict):
                     raise ValueError("request must be a JSON object")
                 conn.settimeout(None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable
 
@@ -55,9 +56,12 @@ class UdevListener:
             try:
                 device = self.monitor.poll(timeout=0.5)
             except OSError as e:
-                if e.errno != errno.ENOBUFS:
+                # pyudev reports a socket error as POLLERR: an OSError without
+                # errno, while the error itself waits in SO_ERROR.
+                code = e.errno or self._socket_error()
+                if code != errno.ENOBUFS:
                     log.error("udev monitor failed: %s; reopening", e)
-                self._recover(post, "overflow" if e.errno == errno.ENOBUFS else "monitor error")
+                self._recover(post, "overflow" if code == errno.ENOBUFS else "monitor error")
                 continue
             except Exception as e:  # noqa: BLE001 - pyudev wraps errors inconsistently
                 log.error("udev monitor failed: %s; reopening", e)
@@ -67,6 +71,15 @@ class UdevListener:
                 continue
             props = {str(k): str(v) for k, v in device.properties.items()}
             post(Event("udev", device.action or props.get("ACTION", ""), props))
+
+    def _socket_error(self) -> int:
+        """The monitor socket's pending error (reading it clears it), 0 if none."""
+        assert self.monitor is not None
+        try:
+            with socket.socket(fileno=os.dup(self.monitor.fileno())) as s:
+                return s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError:
+            return 0
 
     def _recover(self, post: Callable[[Event], None], reason: str) -> None:
         self.overflows += 1
