@@ -105,8 +105,10 @@ def main() -> int:
                 with Netlink(netns=ns) as nl:
                     rec("links() in named ns", timed(nl.links))
                     rec("move_link", timed(lambda nl=nl: nl.move_link("nic0", hold)))
-                    rec("ip link set netns (back)", timed(
-                        lambda: ip("-n", hold, "link", "set", "nic0", "netns", ns)))
+                    rec(
+                        "ip link set netns (back)",
+                        timed(lambda: ip("-n", hold, "link", "set", "nic0", "netns", ns)),
+                    )
                     nl.move_link("nic0", hold)
                     assert nl.link("nic0") is None
                     rec("pull_link", timed(lambda nl=nl: nl.pull_link("nic0", hold)))
@@ -118,9 +120,14 @@ def main() -> int:
                 t0 = time.perf_counter()
                 ann = Announcer(netns=ns)
                 rec("Announcer(netns=NAME) open", (time.perf_counter() - t0) * 1000)
-                rec("announce 1 IPv4 + 1 IPv6", timed(
-                    lambda ann=ann: ann.announce("va", "02:00:00:00:00:01",
-                                                 ["192.0.2.1", "2001:db8::1"])))
+                rec(
+                    "announce 1 IPv4 + 1 IPv6",
+                    timed(
+                        lambda ann=ann: ann.announce(
+                            "va", "02:00:00:00:00:01", ["192.0.2.1", "2001:db8::1"]
+                        )
+                    ),
+                )
                 ann.close()
     finally:
         ip("netns", "delete", hold)

@@ -13,8 +13,12 @@ process each, as an admin would):
             gratuitous ARP, delete), nic0 moves to the holding namespace,
             remove.  Then (untimed) ``cfgadm -c configure net:nic0`` fails
             them back for the next round.
-- ip-batch: ``ip -batch`` adding the N addresses to nic1 and deleting them
-            from nic0, then (untimed) the reverse.
+- ip-batch: ``ip -batch`` adding N addresses to nic1 and deleting them
+            from nic0.  They are N other addresses of the same subnet, not
+            rcm's: rcmd would rightly put its own data addresses back home
+            (failback) while the baseline moved them by hand.  Before: (untimed)
+            they are added to nic0; after: (untimed) deleted from nic1, so
+            that nic0 carries nothing foreign when cfgadm detaches it.
 - cfgadm-l: ``cfgadm -l net:nic1``: the fixed cost of starting cfgadm and
             asking rcmd, for reading the others.
 
@@ -35,10 +39,10 @@ from pathlib import Path
 from rcm_lab import Lab
 
 
-def data_addresses(n: int) -> list[str]:
+def data_addresses(n: int, base: str = "198.18.0.10") -> list[str]:
     """N IPv4 addresses in the benchmarking range 198.18.0.0/15, /15 each."""
-    base = int(ipaddress.IPv4Address("198.18.0.10"))
-    return [f"{ipaddress.IPv4Address(base + i)}/15" for i in range(n)]
+    first = int(ipaddress.IPv4Address(base))
+    return [f"{ipaddress.IPv4Address(first + i)}/15" for i in range(n)]
 
 
 def timed(argv: list[str], env: dict[str, str], stdin: str | None = None) -> float:
@@ -77,16 +81,18 @@ def bench_size(n: int, rounds: int) -> dict[str, object]:
         env = lab.env()
         host = ["ip", "netns", "exec", lab.ns["host"]]
         cfgadm = host + [str(Path(sys.executable).with_name("cfgadm"))]
-        forward = "".join(f"addr add {a} dev nic1\n" for a in addrs) + "".join(
-            f"addr del {a} dev nic0\n" for a in addrs
+        other = data_addresses(n, base="198.19.0.10")
+        setup = "".join(f"addr add {a} dev nic0\n" for a in other)
+        forward = "".join(f"addr add {a} dev nic1\n" for a in other) + "".join(
+            f"addr del {a} dev nic0\n" for a in other
         )
-        back = "".join(f"addr add {a} dev nic0\n" for a in addrs) + "".join(
-            f"addr del {a} dev nic1\n" for a in addrs
-        )
+        cleanup = "".join(f"addr del {a} dev nic1\n" for a in other)
         rcm_t, ip_t, list_t = [], [], []
         for _ in range(rounds):
+            timed(host + ["ip", "-batch", "-"], env, setup)
             ip_t.append(timed(host + ["ip", "-batch", "-"], env, forward))
-            timed(host + ["ip", "-batch", "-"], env, back)
+            timed(host + ["ip", "-batch", "-"], env, cleanup)
+            time.sleep(0.3)  # let rcmd finish the events of the last round
             rcm_t.append(timed(cfgadm + ["-c", "unconfigure", "net:nic0"], env))
             moved = lab.addresses("nic1")
             if not (addrs[0] in moved and addrs[-1] in moved):
