@@ -98,6 +98,9 @@ class IpmpConfig:
     _homes: dict[IPAddress, str] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
+    _owned: frozenset[IPAddress] = field(
+        init=False, repr=False, compare=False, default_factory=frozenset
+    )
 
     def __post_init__(self) -> None:
         # home_of is asked for every address the kernel reports: index once.
@@ -106,6 +109,10 @@ class IpmpConfig:
             for address in nic.addresses:
                 homes.setdefault(address.ip, nic.name)
         object.__setattr__(self, "_homes", homes)
+        owned = {
+            a.ip for nic in self.interfaces.values() for a in (*nic.addresses, *nic.test_addresses)
+        }
+        object.__setattr__(self, "_owned", frozenset(owned))
 
     def members(self, group: str) -> list[InterfaceConfig]:
         """The NICs configured in ``group``, sorted by name (for stable plans)."""
@@ -144,13 +151,7 @@ class IpmpConfig:
         Everything else on a NIC belongs to someone else and is left alone.
         """
         ip = _ip_of(address)
-        if ip is None:
-            return False
-        return any(
-            ip == a.ip
-            for nic in self.interfaces.values()
-            for a in (*nic.addresses, *nic.test_addresses)
-        )
+        return ip is not None and ip in self._owned
 
 
 def _ip_of(address: IPInterface | IPAddress | str) -> IPAddress | None:

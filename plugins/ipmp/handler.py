@@ -30,7 +30,7 @@ from rcm import hookimpl
 from rcm.context import HandlerContext
 from rcm.model import Event, Impact, Veto
 
-from .config import IpmpConfig, load_config
+from .config import IPInterface, IpmpConfig, load_config
 from .placement import Plan, failover_messages, failover_report, plan_group
 
 CARRIER_WAIT = 3.0  # seconds a NIC just brought up may take to show carrier
@@ -38,15 +38,21 @@ CARRIER_WAIT = 3.0  # seconds a NIC just brought up may take to show carrier
 
 @dataclass
 class World:
-    """One observation of the host namespace."""
+    """One observation of the host namespace, indexed by IP address (a group
+    may hold thousands: every lookup must be O(1))."""
 
     links: dict[str, Link]
     addrs: dict[str, list[Address]] = field(default_factory=lambda: defaultdict(list))
+    by_ip: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, list[str]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+    def add(self, addr: Address) -> None:
+        self.addrs[addr.ifname].append(addr)
+        self.by_ip[ipaddress.ip_address(addr.address)].append(addr.ifname)
 
     def where(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[str]:
-        return sorted(
-            n for n, addrs in self.addrs.items() if any(a.address == str(ip) for a in addrs)
-        )
+        return sorted(self.by_ip.get(ip, ()))
 
 
 def _ifname(resource: str) -> str | None:
@@ -77,7 +83,7 @@ class IpmpHandler:
         nl = self._nl()
         world = World({link.name: link for link in nl.links() if link.name != "lo"})
         for addr in nl.addresses():
-            world.addrs[addr.ifname].append(addr)
+            world.add(addr)
         for name, link in world.links.items():
             self._macs[name] = link.mac
         return world
@@ -168,12 +174,12 @@ class IpmpHandler:
         """Add on the new NIC, announce, then delete from the old: the address
         is never absent, and peers learn the new MAC before the old NIC lets go."""
         nl = self._nl()
-        by_dst: dict[str, list[str]] = defaultdict(list)
-        by_src: dict[str, list[str]] = defaultdict(list)
+        by_dst: dict[str, list[IPInterface]] = defaultdict(list)
+        by_src: dict[str, list[IPInterface]] = defaultdict(list)
         for move in plan.moves:
-            by_dst[move.dst].append(str(move.address))
+            by_dst[move.dst].append(move.address)
             if move.src is not None and move.src in world.links:
-                by_src[move.src].append(str(move.address))
+                by_src[move.src].append(move.address)
         for dst, cidrs in by_dst.items():
             errors = nl.add_addresses(dst, cidrs)
             if errors:

@@ -16,6 +16,7 @@ import ipaddress
 import socket
 import struct
 import threading
+from collections.abc import Sequence
 
 from .netlink import NetlinkError
 from .netns import NetnsError, call_in_netns
@@ -81,15 +82,21 @@ def na_frame(mac: bytes, ip: ipaddress.IPv6Address) -> bytes:
     return ALL_NODES_MAC + mac + struct.pack("!H", ETH_P_IPV6) + ip6 + icmp
 
 
-def frames_for(mac: str, addresses: list[str]) -> list[bytes]:
-    """Every frame that announces ``addresses`` (with or without /prefix) from ``mac``."""
+def frames_for(
+    mac: str, addresses: Sequence[str | ipaddress.IPv4Interface | ipaddress.IPv6Interface]
+) -> list[bytes]:
+    """Every frame that announces ``addresses`` (strings with or without
+    /prefix, or parsed interfaces) from ``mac``."""
     raw = _mac_bytes(mac)
     frames: list[bytes] = []
     for text in addresses:
-        try:
-            ip = ipaddress.ip_interface(text.strip()).ip
-        except ValueError as e:
-            raise NetlinkError(f"cannot announce {text!r}: not an IP address") from e
+        if isinstance(text, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
+            ip = text.ip
+        else:
+            try:
+                ip = ipaddress.ip_interface(text.strip()).ip
+            except ValueError as e:
+                raise NetlinkError(f"cannot announce {text!r}: not an IP address") from e
         if ip.version == 4:
             frames += arp_frames(raw, ip)
         else:
@@ -120,7 +127,12 @@ class Announcer:
     def _open() -> socket.socket:
         return socket.socket(socket.AF_PACKET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
 
-    def announce(self, ifname: str, mac: str, addresses: list[str]) -> None:
+    def announce(
+        self,
+        ifname: str,
+        mac: str,
+        addresses: Sequence[str | ipaddress.IPv4Interface | ipaddress.IPv6Interface],
+    ) -> None:
         """Send a gratuitous ARP (IPv4) or unsolicited NA (IPv6) for each address.
 
         ``mac`` is the sender hardware address to advertise: that of

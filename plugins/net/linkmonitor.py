@@ -99,4 +99,3 @@ class LinkMonitor:
         finally:
             self.ready.clear()
             sock.close()
-

@@ -105,6 +105,9 @@ _RECV_SIZE = 1 << 16
 TIMEOUT = 10.0
 
 
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
 class NetlinkError(RcmError):
     """A netlink request failed; the message names the interface (and address) at fault."""
 
@@ -501,9 +504,7 @@ class Netlink:
         try:
             body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
             body += _attr_str(IFLA_IFNAME, ifname) + _attr_u32(IFLA_NET_NS_FD, fd)
-            self._do(
-                RTM_SETLINK, body, f"{ifname}: cannot move to network namespace {to_netns!r}"
-            )
+            self._do(RTM_SETLINK, body, f"{ifname}: cannot move to network namespace {to_netns!r}")
         finally:
             os.close(fd)
 
@@ -551,10 +552,15 @@ class Netlink:
 
     @staticmethod
     def _parse_cidrs(
-        ifname: str, cidrs: Sequence[str], errors: dict[str, str]
+        ifname: str, cidrs: Sequence[str | IPInterface], errors: dict[str, str]
     ) -> list[tuple[str, ipaddress.IPv4Interface | ipaddress.IPv6Interface, bool]]:
         parsed = []
         for cidr in cidrs:
+            if isinstance(cidr, ipaddress.IPv4Interface | ipaddress.IPv6Interface):
+                # Already parsed (the IPMP handler's configuration): a large
+                # move must not pay for parsing every address again.
+                parsed.append((str(cidr), cidr, True))
+                continue
             try:
                 iface = ipaddress.ip_interface(cidr.strip())
             except ValueError:
@@ -563,7 +569,7 @@ class Netlink:
             parsed.append((cidr, iface, "/" in cidr))
         return parsed
 
-    def add_addresses(self, ifname: str, cidrs: list[str]) -> dict[str, str]:
+    def add_addresses(self, ifname: str, cidrs: Sequence[str | IPInterface]) -> dict[str, str]:
         """Add addresses to ``ifname`` in batches; return {cidr: error} for failures.
 
         An address that is already there counts as added (EEXIST).  IPv6
@@ -609,7 +615,7 @@ class Netlink:
                 out.append((bytes(raw), prefixlen))
         return out
 
-    def del_addresses(self, ifname: str, cidrs: list[str]) -> dict[str, str]:
+    def del_addresses(self, ifname: str, cidrs: Sequence[str | IPInterface]) -> dict[str, str]:
         """Delete addresses from ``ifname``; return {cidr: error} for failures.
 
         An address that is not there counts as deleted (EADDRNOTAVAIL), and so

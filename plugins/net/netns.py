@@ -47,13 +47,7 @@ class NetnsError(RcmError):
 
 def _check_name(name: str) -> str:
     """Refuse names that would escape /run/netns or that ``ip`` would refuse."""
-    if (
-        not name
-        or "/" in name
-        or "\0" in name
-        or name in (".", "..")
-        or len(name) > 255
-    ):
+    if not name or "/" in name or "\0" in name or name in (".", "..") or len(name) > 255:
         raise NetnsError(f"{name!r} is not a valid network namespace name")
     return name
 

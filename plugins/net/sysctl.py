@@ -44,9 +44,7 @@ def set_conf(ifname: str, family: int, key: str, value: str | int) -> None:
         with open(path, "w") as f:
             f.write(f"{value}\n")
     except OSError as e:
-        raise NetlinkError(
-            f"{ifname}: cannot set ipv{family} {key}={value}: {e.strerror}"
-        ) from e
+        raise NetlinkError(f"{ifname}: cannot set ipv{family} {key}={value}: {e.strerror}") from e
 
 
 #: What a member of an address-moving group needs (all IPv4):
