@@ -23,7 +23,7 @@ def load_settings(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(path, "", f"not valid TOML: {e}") from None
+        raise ConfigError(path, "", f"TOML syntax error: {e}") from None
     for key, value in data.items():
         if key not in KNOWN_TABLES:
             raise ConfigError(

@@ -94,3 +94,28 @@ def test_install_script_stages_unit_and_rule(tmp_path: Path) -> None:
         text=True,
     )
     assert r.returncode == 1 and "rcmd is not on PATH" in r.stderr
+
+
+@pytest.mark.lab
+def test_carrier_loss_fails_over_and_recovery_fails_back(running: Lab) -> None:
+    """A cable pulled on nic0's side (its switch port goes down: no carrier,
+    no uevent, only a netlink link change): 192.0.2.10 moves to nic1 and the
+    client follows; carrier back: it fails back."""
+    conv = running.conversation("192.0.2.10")
+    running.switch("link", "set", "p-nic0", "down")
+    assert running.wait_for_addresses("nic1", ["192.0.2.10/24", "2001:db8::10/64"], timeout=5), (
+        running.snapshot()
+    )
+    mac1 = running.mac("host", "nic1")
+    assert wait_until(lambda: running.client_neigh("192.0.2.10") == mac1, 2), running.snapshot()
+    assert conv.wait_for_more(10, 10) and not conv.broken(), conv.describe()
+    assert "moving addresses from failed IPv4 interfaces: nic0 (moved to nic1)" in (
+        running.rcmd_log()
+    )
+
+    running.switch("link", "set", "p-nic0", "up")
+    assert running.wait_for_addresses("nic0", ["192.0.2.10/24", "2001:db8::10/64"], timeout=5), (
+        running.snapshot()
+    )
+    assert running.wait_for_addresses("nic1", ["192.0.2.10/24"], timeout=2, present=False)
+    assert conv.wait_for_more(10, 10) and not conv.broken(), conv.describe()
