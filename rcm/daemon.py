@@ -30,8 +30,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from rcm.control import ControlServer
-from rcm.coordinator import Coordinator, Operation
-from rcm.errors import ConfigError, RcmError
+from rcm.coordinator import Coordinator
+from rcm.errors import RcmError
 from rcm.model import Action, Event, Outcome, Result
 from rcm.paths import Paths
 from rcm.plugins import make_plugin_manager
@@ -222,11 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         daemon.start()
-    except ConfigError as e:
-        print(f"rcmd: {e}", file=sys.stderr)
-        daemon.stop()
-        return 1
-    except RcmError as e:
+    except RcmError as e:  # a bad configuration, an unsafe plugin, the lock held
         print(f"rcmd: {e}", file=sys.stderr)
         daemon.stop()
         return 1
@@ -240,5 +236,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-__all__ = ["Daemon", "Operation", "main"]

@@ -349,7 +349,7 @@ class IpmpHandler:
             world = self._observe()
         group = self.config.group_of(name)
         if group:
-            plan, usable = self._reconcile_group(ctx, group, world, self._offline(ctx))
+            _plan, usable = self._reconcile_group(ctx, group, world, self._offline(ctx))
             self._usable_seen[name] = name in usable
 
     @hookimpl
