@@ -1,4 +1,4 @@
-"""Benchmark rcm_net.netlink against ``ip -batch`` (run as root).
+"""Benchmark rcm_netkit.netlink against ``ip -batch`` (run as root).
 
     python bench/bench_netlink.py [--count 1000] [--runs 7] [--family 4|6]
 
@@ -21,9 +21,9 @@ import time
 import uuid
 from collections.abc import Callable
 
-from rcm_net.announce import Announcer
-from rcm_net.netlink import Netlink
-from rcm_net.netns import call_in_netns
+from rcm_netkit.announce import Announcer
+from rcm_netkit.netlink import Netlink
+from rcm_netkit.netns import call_in_netns
 
 
 def ip(*args: str, stdin: str | None = None) -> None:

@@ -14,9 +14,9 @@ import struct
 import subprocess
 
 import pytest
-from rcm_net import netns as netns_mod
-from rcm_net.announce import Announcer, frames_for
-from rcm_net.netlink import NetlinkError
+from rcm_netkit import netns as netns_mod
+from rcm_netkit.announce import Announcer, frames_for
+from rcm_netkit.netlink import NetlinkError
 
 pytestmark = pytest.mark.lab
 

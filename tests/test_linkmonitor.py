@@ -7,9 +7,9 @@ import subprocess
 import threading
 
 import pytest
-from rcm_net import netns as netns_mod
-from rcm_net.linkmonitor import LinkMonitor, link_event
-from rcm_net.netlink import RTM_DELLINK, Netlink
+from rcm_netkit import netns as netns_mod
+from rcm_netkit.linkmonitor import LinkMonitor, link_event
+from rcm_netkit.netlink import RTM_DELLINK, Netlink
 
 from rcm.model import Event
 from rcm.protocols import EventSource
@@ -156,4 +156,3 @@ def test_link_event_parses_a_delete() -> None:
     assert ev.properties["IFINDEX"] == "7"
     assert ev.properties["EVENT"] == "del"
     assert ev.properties["UP"] == "1" and ev.properties["CARRIER"] == "1"
-

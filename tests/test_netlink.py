@@ -1,4 +1,4 @@
-"""rcm_net.netlink / netns / sysctl against the real kernel, in throwaway namespaces.
+"""rcm_netkit.netlink / netns / sysctl against the real kernel, in throwaway namespaces.
 
 `ip` builds the fixtures and checks results; the code under test never runs it.
 """
@@ -12,9 +12,9 @@ import threading
 import uuid
 
 import pytest
-from rcm_net import netns as netns_mod
-from rcm_net.netlink import RTM_DELADDR, Address, Link, Netlink, NetlinkError
-from rcm_net.sysctl import get_conf, prepare_member, set_conf
+from rcm_netkit import netns as netns_mod
+from rcm_netkit.netlink import RTM_DELADDR, Address, Link, Netlink, NetlinkError
+from rcm_netkit.sysctl import get_conf, prepare_member, set_conf
 
 pytestmark = pytest.mark.lab
 

@@ -22,9 +22,9 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from rcm_net.announce import Announcer
-from rcm_net.netlink import Address, Link, Netlink, NetlinkError
-from rcm_net.sysctl import prepare_member
+from rcm_netkit.announce import Announcer
+from rcm_netkit.netlink import Address, Link, Netlink, NetlinkError
+from rcm_netkit.sysctl import prepare_member
 
 from rcm import hookimpl
 from rcm.context import HandlerContext

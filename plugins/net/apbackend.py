@@ -11,11 +11,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from rcm_netkit.netlink import Link, Netlink, NetlinkError
+from rcm_netkit.netns import NetnsError, ensure_netns, netns_exists
+
 from rcm.errors import HardwareError
 from rcm.model import Action, ApInfo, Condition, Occupant, Receptacle
-
-from .netlink import Link, Netlink, NetlinkError
-from .netns import NetnsError, ensure_netns, netns_exists
 
 PREFIX = "net"
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
+from rcm_netkit.linkmonitor import LinkMonitor
+
 from rcm import hookimpl
 from rcm.context import HandlerContext
 from rcm.errors import ConfigError
 from rcm.model import Event
 
 from .apbackend import NetApBackend
-from .linkmonitor import LinkMonitor
 
 DEFAULT_HOLDING = "rcm-holding"
 _NS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
