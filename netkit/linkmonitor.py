@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from rcm.model import Event
 
+from .names import LinkEvent
 from .netlink import (
     RTM_DELLINK,
     RTM_NEWLINK,
@@ -34,19 +35,15 @@ POLL_INTERVAL = 0.5
 def link_event(kind: int, payload: bytes | memoryview) -> Event:
     """The Event for one RTM_NEWLINK / RTM_DELLINK message body."""
     link = parse_link(payload)
-    return Event(
-        source="netlink",
-        action="link",
-        properties={
-            "IFNAME": link.name,
-            "IFINDEX": str(link.index),
-            "EVENT": "new" if kind == RTM_NEWLINK else "del",
-            "UP": "1" if link.up else "0",
-            "CARRIER": "1" if link.carrier else "0",
-            "OPERSTATE": link.operstate,
-            "MAC": link.mac,
-        },
-    )
+    return LinkEvent(
+        ifname=link.name,
+        index=link.index,
+        deleted=kind == RTM_DELLINK,
+        up=link.up,
+        carrier=link.carrier,
+        operstate=link.operstate,
+        mac=link.mac,
+    ).to_event()
 
 
 class LinkMonitor:
