@@ -225,20 +225,32 @@ class IpmpHandler:
         members = {nic.name for nic in self.config.members(group)}
         usable = self._usable(world, offline) & members
         hosted: dict[ipaddress.IPv4Interface | ipaddress.IPv6Interface, str] = {}
-        extras: list[tuple[str, str]] = []  # (ifname, cidr) copies left by an interrupted move
+        # Copies left by an interrupted move: (ifname, address) of each extra one.
+        extras: list[tuple[str, IPInterface]] = []
         for address, home in self.config.data_addresses(group):
-            where = [n for n in world.where(address.ip) if n in members]
+            on = world.by_ip.get(address.ip)
+            if not on:
+                continue
+            if len(on) == 1:  # the usual case: on one NIC, nothing to choose
+                if on[0] in members:
+                    hosted[address] = on[0]
+                continue
+            where = [n for n in sorted(on) if n in members]
             if not where:
                 continue
             best = sorted(where, key=lambda n: (n not in usable, n != home, n))[0]
             hosted[address] = best
-            extras += [(n, str(address)) for n in where if n != best]
+            extras += [(n, address) for n in where if n != best]
         plan = plan_group(self.config, group, usable, hosted)
         self._apply(plan, world)
+        moving = {m.address.ip for m in plan.moves}
+        leftovers: dict[str, list[IPInterface]] = defaultdict(list)
+        for name, address in extras:
+            if address.ip not in moving:
+                leftovers[name].append(address)
         nl = self._nl()
-        for name, cidr in extras:
-            if not any(m.address.ip == ipaddress.ip_interface(cidr).ip for m in plan.moves):
-                nl.del_addresses(name, [cidr])
+        for name, addresses in leftovers.items():  # one call per NIC: each reads the NIC's list
+            nl.del_addresses(name, addresses)
         _log_moves(ctx, plan)
         return plan, usable
 
