@@ -80,6 +80,49 @@ except OSError as e:
 """
 
 
+SNIFFER = r"""
+import socket, sys, time
+path, v4 = sys.argv[1], socket.inet_aton(sys.argv[2])
+v6 = socket.inet_pton(socket.AF_INET6, sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+s.bind(("eth0", 0))
+out = open(path, "a", buffering=1)
+while True:
+    f = s.recv(2048)
+    now = time.monotonic()
+    kind = f[12:14]
+    # gratuitous ARP (sender IP = target IP = v4); unsolicited NA to all nodes for v6
+    if kind == b"\x08\x06" and f[28:32] == v4 and f[38:42] == v4:
+        out.write(f"{now:.6f} 4\n")
+    elif (kind == b"\x86\xdd" and f[0:6] == b"\x33\x33\x00\x00\x00\x01" and f[20] == 58
+          and f[54] == 136 and f[62:78] == v6):
+        out.write(f"{now:.6f} 6\n")
+"""
+
+
+class Announcements:
+    """When the client's segment hears an announcement of the data addresses
+    (gratuitous ARP, unsolicited NA): how long rcm took to tell the peers."""
+
+    def __init__(self, lab: Lab) -> None:
+        assert lab.tmp is not None
+        self.path = lab.tmp / "outage-announcements"
+        self.path.touch()
+        lab.spawn("client", [sys.executable, "-c", SNIFFER, str(self.path), V4, V6])
+        time.sleep(0.2)  # the socket is open before anything is announced
+
+    def first_after(self, start: float, family: str = "4") -> float | None:
+        try:
+            lines = self.path.read_text().splitlines()
+        except OSError:
+            return None
+        for line in lines:
+            t, fam = line.split()
+            if fam == family and float(t) > start:
+                return float(t)
+        return None
+
+
 class Client:
     """A TCP conversation from the lab's client namespace to ``address``."""
 
@@ -142,6 +185,7 @@ class Bench:
     def __init__(self, lab: Lab, addrs: list[str], interval: float) -> None:
         self.lab = lab
         self.ends = [addrs[0], addrs[-1], f"{V6}/64"]
+        self.heard = Announcements(lab)
         self.clients = [
             Client(lab, V4, 7100, interval),
             Client(lab, V6, 7101, interval),
@@ -163,9 +207,11 @@ class Bench:
 
     def measure(
         self, action: Callable[[], None], settled: Callable[[], bool]
-    ) -> tuple[list[float], float]:
+    ) -> tuple[list[float], float, float | None]:
         """Run ``action``, wait until ``settled``; return each client's longest
-        gap (ms) and the time to settle (ms)."""
+        gap (ms), the time to settle (ms, polled) and when the client's
+        segment first heard the IPv4 data address announced (ms after the
+        action started; None: not announced)."""
         time.sleep(0.3)  # a quiet stretch before: the previous scenario's tail is over
         start = time.monotonic()
         action()
@@ -182,9 +228,11 @@ class Bench:
             if c.error():
                 raise LabError(f"conversation with {c.address} broke: {c.error()}")
         gaps = [round(c.longest_gap(start, end) * 1000, 1) for c in self.clients]
-        return gaps, round((end - start) * 1000, 1)
+        heard = self.heard.first_after(start)
+        announced = round((heard - start) * 1000, 1) if heard is not None and heard < end else None
+        return gaps, round((end - start) * 1000, 1), announced
 
-    def round(self, carrier: bool) -> dict[str, tuple[list[float], float]]:
+    def round(self, carrier: bool) -> dict[str, tuple[list[float], float, float | None]]:
         lab = self.lab
         out = {
             "quiet": self.measure(lambda: time.sleep(0.5), lambda: True),
@@ -219,7 +267,7 @@ def bench_size(n: int, rounds: int, interval: float, carrier: bool) -> list[dict
             "standby": False,
         },
     }
-    samples: dict[str, list[tuple[list[float], float]]] = {}
+    samples: dict[str, list[tuple[list[float], float, float | None]]] = {}
     with Lab(interfaces=interfaces) as lab:
         lab.start_rcmd(timeout=60)
         bench = Bench(lab, addrs, interval)
@@ -233,6 +281,7 @@ def bench_size(n: int, rounds: int, interval: float, carrier: bool) -> list[dict
         v4 = [g[0][0] for g in got]
         v6 = [g[0][1] for g in got]
         settle = [g[1] for g in got]
+        heard = [g[2] for g in got if g[2] is not None]
         results.append(
             {
                 "scenario": name,
@@ -243,6 +292,7 @@ def bench_size(n: int, rounds: int, interval: float, carrier: bool) -> list[dict
                 "v6_median_ms": statistics.median(v6),
                 "v6_max_ms": max(v6),
                 "settle_median_ms": statistics.median(settle),
+                "announced_median_ms": statistics.median(heard) if heard else None,
                 "v4_all_ms": v4,
                 "v6_all_ms": v6,
             }
@@ -262,8 +312,17 @@ def main() -> int:
     results: list[dict[str, object]] = []
     for n in args.sizes.split(","):
         results += bench_size(int(n), args.rounds, args.interval, not args.no_carrier)
-    head = ("scenario", "addresses", "v4 median", "v4 max", "v6 median", "v6 max", "settled in")
-    widths = (14, 9, 10, 10, 10, 10, 10)
+    head = (
+        "scenario",
+        "addresses",
+        "v4 median",
+        "v4 max",
+        "v6 median",
+        "v6 max",
+        "announced",
+        "settled in",
+    )
+    widths = (14, 9, 10, 10, 10, 10, 10, 10)
     print("  ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)))
     for r in results:
         row = (
@@ -273,12 +332,14 @@ def main() -> int:
             f"{r['v4_max_ms']:.1f} ms",
             f"{r['v6_median_ms']:.1f} ms",
             f"{r['v6_max_ms']:.1f} ms",
+            "-" if r["announced_median_ms"] is None else f"{r['announced_median_ms']:.1f} ms",
             f"{r['settle_median_ms']:.0f} ms",
         )
         print("  ".join(f"{v!s:>{w}}" for v, w in zip(row, widths, strict=True)))
     print(
         f"(longest gap between answered round trips, one every {args.interval * 1000:g} ms;"
-        f" medians and maxima of {args.rounds} rounds)"
+        f" medians and maxima of {args.rounds} rounds; announced: when the client's segment"
+        " first heard 192.0.2.10 announced, after the action began; settled: polled with ip)"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,9 @@ process each, as an admin would):
             that nic0 carries nothing foreign when cfgadm detaches it.
 - cfgadm-l: ``cfgadm -l net:nic1``: the fixed cost of starting cfgadm and
             asking rcmd, for reading the others.
+- paired:   each round's own ratios (cfgadm / ip -batch, rcmd / ip -batch),
+            medians over the rounds: steadier than the ratio of medians when
+            the load changes between rounds.
 - rcmd:     the operation's own time inside rcmd (from its log line
             "unconfigure net:nic0: done in X ms"): query, offline, hardware,
             remove, without cfgadm's process start.
@@ -118,6 +121,11 @@ def bench_size(n: int, rounds: int) -> dict[str, object]:
                 raise SystemExit("bench: addresses did not fail back\n" + lab.snapshot())
             list_t.append(timed(cfgadm + ["-l", "net:nic1"], env))
     rcm_m, ip_m, list_m, eng_m = (statistics.median(x) for x in (rcm_t, ip_t, list_t, engine_t))
+    # Each round times both back to back: the ratio within a round is less
+    # exposed to the machine's load changing between rounds (other processes
+    # take the kernel's RTNL lock, which every namespace shares).
+    paired = statistics.median(r / i for r, i in zip(rcm_t, ip_t, strict=True))
+    paired_rcmd = statistics.median(e / i for e, i in zip(engine_t, ip_t, strict=True))
     return {
         "addresses": n,
         "rounds": rounds,
@@ -127,6 +135,8 @@ def bench_size(n: int, rounds: int) -> dict[str, object]:
         "cfgadm_list_ms": round(list_m * 1000, 1),
         "rcmd_operation_ms": round(eng_m * 1000, 1),
         "rcmd_ratio": round(eng_m / ip_m, 2),
+        "paired_ratio": round(paired, 2),
+        "paired_rcmd_ratio": round(paired_rcmd, 2),
     }
 
 
@@ -145,6 +155,7 @@ def main() -> int:
         "rcmd alone",
         "rcmd ratio",
         "cfgadm -l",
+        "paired ratios",
     )
     print("  ".join(f"{c:>{max(len(c), 9)}}" for c in cols))
     for r in results:
@@ -156,9 +167,13 @@ def main() -> int:
             f"{r['rcmd_operation_ms']} ms",
             r["rcmd_ratio"],
             f"{r['cfgadm_list_ms']} ms",
+            f"{r['paired_ratio']} / {r['paired_rcmd_ratio']}",
         )
         print("  ".join(f"{v!s:>{max(len(c), 9)}}" for c, v in zip(cols, values, strict=True)))
-    print(f"(medians of {args.rounds} rounds; both timed as new processes under ip netns exec)")
+    print(
+        f"(medians of {args.rounds} rounds; both timed as new processes under ip netns exec;"
+        " paired ratios: the median of each round's cfgadm / ip -batch and rcmd / ip -batch)"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

@@ -34,6 +34,7 @@ from .config import IPInterface, IpmpConfig, load_config
 from .placement import Plan, failover_messages, failover_report, plan_group
 
 CARRIER_WAIT = 3.0  # seconds a NIC just brought up may take to show carrier
+ANNOUNCE_AFTER = 250  # addresses added before the announcer thread is handed them
 
 
 @dataclass
@@ -259,7 +260,10 @@ class IpmpHandler:
         is never absent, and peers learn the new MAC before the old NIC lets go.
 
         The announcements (two frames per IPv4 address, ~15 us each) go out
-        on a thread of their own while this one deletes: an address deleted
+        on a thread of their own, each batch of added addresses as soon as
+        it is added, while this thread goes on adding (the kernel's share of
+        an add, ~30 us an address, leaves the interpreter free) and then
+        deletes: an address deleted
         from a NIC that is still in the namespace is still answered there
         (Linux accepts a packet for any of the host's addresses on any of its
         NICs), so a peer that has not heard the announcement yet loses
@@ -277,10 +281,12 @@ class IpmpHandler:
         announcing = _Announcing(self._announcer())
         try:
             for dst, cidrs in by_dst.items():
-                errors = nl.add_addresses(dst, cidrs)
-                if errors:
-                    raise NetlinkError("; ".join(errors.values()))
-                announcing.put(dst, world.links[dst].mac, cidrs)
+                for i in range(0, len(cidrs), ANNOUNCE_AFTER):
+                    chunk = cidrs[i : i + ANNOUNCE_AFTER]
+                    errors = nl.add_addresses(dst, chunk)
+                    if errors:
+                        raise NetlinkError("; ".join(errors.values()))
+                    announcing.put(dst, world.links[dst].mac, chunk)
             for src, cidrs in by_src.items():
                 errors = nl.del_addresses(src, cidrs)
                 if errors:
