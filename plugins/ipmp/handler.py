@@ -34,7 +34,6 @@ from .config import IPInterface, IpmpConfig, load_config
 from .placement import Plan, failover_messages, failover_report, plan_group
 
 CARRIER_WAIT = 3.0  # seconds a NIC just brought up may take to show carrier
-ANNOUNCE_AFTER = 250  # addresses added before the announcer thread is handed them
 
 
 @dataclass
@@ -91,48 +90,6 @@ def _log_moves(ctx: HandlerContext, plan: Plan) -> None:
             "" if len(moved) == 1 else "es",
             shown,
         )
-
-
-class _Announcing:
-    """Announcements sent by a helper thread, in the order they were put."""
-
-    def __init__(self, announcer: Announcer) -> None:
-        self._announcer = announcer
-        self._jobs: list[tuple[str, str, list[IPInterface]]] = []
-        self._ready = threading.Condition()
-        self._closed = False
-        self._error: NetlinkError | None = None
-        self._thread: threading.Thread | None = None
-
-    def put(self, ifname: str, mac: str, cidrs: list[IPInterface]) -> None:
-        with self._ready:
-            self._jobs.append((ifname, mac, cidrs))
-            self._ready.notify()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="ipmp-announce", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._jobs and not self._closed:
-                    self._ready.wait()
-                if not self._jobs:
-                    return
-                ifname, mac, cidrs = self._jobs.pop(0)
-            try:
-                self._announcer.announce(ifname, mac, cidrs)
-            except NetlinkError as e:
-                self._error = self._error or e
-
-    def join(self) -> NetlinkError | None:
-        """Wait until every announcement put so far went out; the first error."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify()
-        if self._thread is not None:
-            self._thread.join()
-        return self._error
 
 
 class IpmpHandler:
@@ -259,18 +216,10 @@ class IpmpHandler:
         """Add on the new NIC, announce, then delete from the old: the address
         is never absent, and peers learn the new MAC before the old NIC lets go.
 
-        The announcements (two frames per IPv4 address, ~15 us each) go out
-        on a thread of their own, each batch of added addresses as soon as
-        it is added, while this thread goes on adding (the kernel's share of
-        an add, ~30 us an address, leaves the interpreter free) and then
-        deletes: an address deleted
-        from a NIC that is still in the namespace is still answered there
-        (Linux accepts a packet for any of the host's addresses on any of its
-        NICs), so a peer that has not heard the announcement yet loses
-        nothing.  The thread is joined before returning, hence before the
-        caller can take the old NIC away; an announcement that failed is
-        raised then, after the deletes, and the operation rolls back.
-        """
+        Serial on purpose: announcing on a thread beside the deletes was
+        measured (docs/performance.md) and gained nothing that shows through
+        the noise, since building the frames and encoding the deletes both
+        need the interpreter."""
         nl = self._nl()
         by_dst: dict[str, list[IPInterface]] = defaultdict(list)
         by_src: dict[str, list[IPInterface]] = defaultdict(list)
@@ -278,23 +227,15 @@ class IpmpHandler:
             by_dst[move.dst].append(move.address)
             if move.src is not None and move.src in world.links:
                 by_src[move.src].append(move.address)
-        announcing = _Announcing(self._announcer())
-        try:
-            for dst, cidrs in by_dst.items():
-                for i in range(0, len(cidrs), ANNOUNCE_AFTER):
-                    chunk = cidrs[i : i + ANNOUNCE_AFTER]
-                    errors = nl.add_addresses(dst, chunk)
-                    if errors:
-                        raise NetlinkError("; ".join(errors.values()))
-                    announcing.put(dst, world.links[dst].mac, chunk)
-            for src, cidrs in by_src.items():
-                errors = nl.del_addresses(src, cidrs)
-                if errors:
-                    raise NetlinkError("; ".join(errors.values()))
-        finally:
-            announced = announcing.join()
-        if announced is not None:
-            raise announced
+        for dst, cidrs in by_dst.items():
+            errors = nl.add_addresses(dst, cidrs)
+            if errors:
+                raise NetlinkError("; ".join(errors.values()))
+            self._announcer().announce(dst, world.links[dst].mac, cidrs)
+        for src, cidrs in by_src.items():
+            errors = nl.del_addresses(src, cidrs)
+            if errors:
+                raise NetlinkError("; ".join(errors.values()))
 
     def _report(self, ctx: HandlerContext, plan: Plan, usable: set[str]) -> None:
         for line in failover_messages(failover_report(plan, self.config, usable)):
