@@ -30,6 +30,10 @@ process each, as an admin would):
 - best:     the fastest round of each, as ratios: on a machine shared with
             other work (which also takes the kernel's RTNL lock, shared by
             every namespace) the least disturbed estimate of each cost.
+- cpu:      CPU time (user + system, the kernel's netlink work included)
+            that rcmd's threads and the ``ip -batch`` process used: what the
+            work costs whatever else the machine is doing.  Sleeps (the
+            namespace move waits for RCU) are not in it.
 
 Run as root:  python bench/bench_unconfigure.py [--sizes 1,100,1000] [--rounds 7]
 """
@@ -40,6 +44,7 @@ import argparse
 import ipaddress
 import json
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -61,6 +66,23 @@ def engine_ms(log: str) -> float:
     if not found:
         raise SystemExit("bench: rcmd did not log the unconfigure\n" + log[-2000:])
     return float(found[-1])
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's waited-for children."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds every thread of ``pid`` has run (schedstat: ns, not ticks)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9
 
 
 def timed(argv: list[str], env: dict[str, str], stdin: str | None = None) -> float:
@@ -87,7 +109,7 @@ def bench_size(n: int, rounds: int) -> dict[str, object]:
         },
     }
     with Lab(interfaces=interfaces) as lab:
-        lab.start_rcmd(timeout=60)
+        rcmd_pid = lab.start_rcmd(timeout=60).pid  # ip netns exec execs rcmd: same pid
         ends = addrs[:1] + addrs[-1:]
         # Settled: on nic0 and no copy left on nic1 (a failback in progress
         # adds on nic0 before it deletes from nic1).
@@ -106,12 +128,17 @@ def bench_size(n: int, rounds: int) -> dict[str, object]:
         )
         cleanup = "".join(f"addr del {a} dev nic1\n" for a in other)
         rcm_t, ip_t, list_t, engine_t = [], [], [], []
+        rcmd_cpu, ip_cpu = [], []
         for _ in range(rounds):
             timed(host + ["ip", "-batch", "-"], env, setup)
+            cpu0 = children_cpu()
             ip_t.append(timed(host + ["ip", "-batch", "-"], env, forward))
+            ip_cpu.append(children_cpu() - cpu0)
             timed(host + ["ip", "-batch", "-"], env, cleanup)
             time.sleep(0.3)  # let rcmd finish the events of the last round
+            cpu0 = process_cpu(rcmd_pid)
             rcm_t.append(timed(cfgadm + ["-c", "unconfigure", "net:nic0"], env))
+            rcmd_cpu.append(process_cpu(rcmd_pid) - cpu0)
             engine_t.append(engine_ms(lab.rcmd_log()) / 1000)
             moved = lab.addresses("nic1")
             if not (addrs[0] in moved and addrs[-1] in moved):
@@ -145,6 +172,9 @@ def bench_size(n: int, rounds: int) -> dict[str, object]:
         "best_rcmd_operation_ms": round(min(engine_t) * 1000, 1),
         "best_ratio": round(min(rcm_t) / min(ip_t), 2),
         "best_rcmd_ratio": round(min(engine_t) / min(ip_t), 2),
+        "rcmd_cpu_ms": round(statistics.median(rcmd_cpu) * 1000, 1),
+        "ip_batch_cpu_ms": round(statistics.median(ip_cpu) * 1000, 1),
+        "cpu_ratio": round(statistics.median(rcmd_cpu) / max(statistics.median(ip_cpu), 1e-6), 2),
     }
 
 
@@ -166,6 +196,7 @@ def main() -> int:
         "cfgadm -l",
         "paired ratios",
         "best ratios",
+        "cpu rcmd / ip",
     )
     print("  ".join(f"{c:>{max(len(c), 9)}}" for c in cols))
     for r in results:
@@ -179,12 +210,14 @@ def main() -> int:
             f"{r['cfgadm_list_ms']} ms",
             f"{r['paired_ratio']} / {r['paired_rcmd_ratio']}",
             f"{r['best_ratio']} / {r['best_rcmd_ratio']}",
+            f"{r['rcmd_cpu_ms']} / {r['ip_batch_cpu_ms']} ms",
         )
         print("  ".join(f"{v!s:>{max(len(c), 9)}}" for c, v in zip(cols, values, strict=True)))
     print(
         f"(medians of {args.rounds} rounds; both timed as new processes under ip netns exec;"
         " paired ratios: the median of each round's cfgadm / ip -batch and rcmd / ip -batch;"
-        " best ratios: the fastest of each over the rounds, least disturbed by other load)"
+        " best ratios: the fastest of each over the rounds, least disturbed by other load;"
+        " cpu: CPU time rcmd (all threads) and ip -batch used, medians)"
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
