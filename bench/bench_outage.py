@@ -10,7 +10,10 @@ process shares).  For each scenario the bench takes the longest gap between two
 answered round trips from just before the action until the addresses have
 settled and the conversation has answered again.  With nothing happening that
 gap is the interval plus scheduling noise: the "quiet" row measures it in the
-same run.
+same run.  A sniffer on the client's segment also notes when 192.0.2.10 is
+first announced (gratuitous ARP) after each action: how long the peers had
+to wait to learn the new MAC, counted from the start of the action (which
+includes starting ``cfgadm`` or ``ip``).
 
 Scenarios, each round, in this order (nic0 homes the data addresses, nic1 is
 the other member of IPMP group g, failback on):
@@ -19,7 +22,8 @@ the other member of IPMP group g, failback on):
                   delete from nic0, nic0 to the holding namespace).
 - failback:       ``cfgadm -c configure net:nic0`` (nic0 back, addresses home).
 - surprise:       nic0 moved to the holding namespace by hand (``ip link set
-                  netns``, as the tests pull a NIC): rcmd learns it from udev.
+                  netns``, as the tests pull a NIC): rcmd learns it from its
+                  netlink link monitor (and udev).
 - surprise back:  nic0 moved back by hand: rcmd plumbs it and fails back.
 - carrier loss:   nic0's switch port set down (no uevent, only a netlink link
                   change); carrier back: failback.
