@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import queue
+import struct
 import subprocess
 import threading
 
 import pytest
+from pyroute2.netlink.rtnl import RTM_DELLINK
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from rcm_netkit import netns as netns_mod
 from rcm_netkit.linkmonitor import LinkMonitor, link_event
-from rcm_netkit.netlink import RTM_DELLINK, Netlink
+from rcm_netkit.netlink import Netlink
 
 from rcm.model import Event
 from rcm.protocols import EventSource
@@ -146,12 +149,13 @@ def test_monitor_in_callers_namespace(netns) -> None:
 
 
 def test_link_event_parses_a_delete() -> None:
-    import struct
-
+    """A recorded RTM_DELLINK datagram, decoded by pyroute2 as the monitor does."""
     body = struct.pack("=BxHiII", 0, 1, 7, 0x1 | 0x10000, 0)
     name = b"eth9\0"
     body += struct.pack("=HH", 4 + len(name), 3) + name + b"\0" * (-len(name) & 3)
-    ev = link_event(RTM_DELLINK, body)
+    datagram = struct.pack("=IHHII", 16 + len(body), RTM_DELLINK, 0, 0, 0) + body
+    (msg,) = MarshalRtnl().parse(datagram)
+    ev = link_event(msg)
     assert ev.properties["IFNAME"] == "eth9"
     assert ev.properties["IFINDEX"] == "7"
     assert ev.properties["EVENT"] == "del"
