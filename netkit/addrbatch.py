@@ -62,16 +62,12 @@ from pyroute2.netlink import (
 from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_GETADDR, RTM_NEWADDR, rt_scope
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
 
-from .netlink import Address, IPInterface, NetlinkError, scope_name
+from .netlink import DUMP_ATTEMPTS, TIMEOUT, Address, IPInterface, NetlinkError, scope_name
 
 #: Messages per send().  The kernel handles a whole send() before we read, so
 #: every acknowledgement of a chunk must fit the receive buffer at once.
 BATCH = 256
 RECV_SIZE = 1 << 16
-#: Seconds one whole exchange (all chunks, all acknowledgements) may take.
-TIMEOUT = 10.0
-#: A dump the kernel interrupts (the table changed meanwhile) is retried this often.
-DUMP_ATTEMPTS = 5
 
 
 def _nla(cls: type, name: str) -> int:
@@ -210,7 +206,7 @@ class AddressBatch:
         self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
         return self._seq
 
-    def exchange(self, messages: Sequence[bytearray], dump: bool = False) -> list[_Reply]:
+    def exchange(self, messages: Sequence[bytearray]) -> list[_Reply]:
         """Send encoded messages (their seq is set here), BATCH per send(); one reply each.
 
         A request is complete at its ack, a dump at NLMSG_DONE.  Kernel
@@ -232,29 +228,37 @@ class AddressBatch:
                     self.sock.send(b"".join(chunk))
                 except OSError as e:
                     raise NetlinkError(f"netlink send in {self.where}: {e.strerror}") from e
-                self._collect(pending, deadline, dump)
+                self._collect(pending, deadline)
         return replies
 
-    def _collect(self, pending: dict[int, _Reply], deadline: float, dump: bool) -> None:
+    def _collect(self, pending: dict[int, _Reply], deadline: float) -> None:
         sock = self.sock
+        overflowed = False
         while pending:
             left = deadline - time.monotonic()
             try:
-                if left <= 0:
+                if overflowed:
+                    sock.settimeout(0)  # read what is queued, wait for nothing
+                elif left <= 0:
                     raise TimeoutError
-                sock.settimeout(left)
+                else:
+                    sock.settimeout(left)
                 data = sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                # After an overflow, the acknowledgements still queued have
+                # been read: the others were dropped by the kernel, and what
+                # happened to those requests is unknown (re-read the state).
+                for r in pending.values():
+                    r.error, r.text = errno.ENOBUFS, "acknowledgement lost; state unknown"
+                return
             except TimeoutError:
                 for r in pending.values():
                     r.error, r.text = errno.ETIMEDOUT, f"no answer within {self.timeout:g} s"
                 return
             except OSError as e:
                 if e.errno == errno.ENOBUFS:
-                    # The kernel dropped acknowledgements: what happened to
-                    # these requests is unknown (the caller re-reads the state).
-                    for r in pending.values():
-                        r.error, r.text = errno.ENOBUFS, "acknowledgement lost; state unknown"
-                    return
+                    overflowed = True
+                    continue
                 raise NetlinkError(f"netlink receive in {self.where}: {e.strerror}") from e
             for kind, flags, seq, body in iter_messages(data):
                 reply = pending.get(seq)
@@ -284,7 +288,7 @@ class AddressBatch:
             size = _HDR.size + _IFADDR.size
             msg = bytearray(_HDR.pack(size, RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP, 0, 0))
             msg += _IFADDR.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-            (reply,) = self.exchange([msg], dump=True)
+            (reply,) = self.exchange([msg])
             if reply.error:
                 raise NetlinkError(
                     f"address dump in {self.where}: {describe(reply.error, reply.text)}"

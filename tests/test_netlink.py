@@ -320,12 +320,12 @@ def test_delete_sends_secondaries_before_their_primary(netns, monkeypatch) -> No
         batch = nl._addrbatch()
         real = batch.exchange
 
-        def spy(messages, dump=False):  # type: ignore[no-untyped-def]
+        def spy(messages):  # type: ignore[no-untyped-def]
             for msg in messages:
                 if struct.unpack_from("=H", msg, 4)[0] == RTM_DELADDR:
                     # nlmsghdr (16) + ifaddrmsg (8) + attribute header (4): IFA_LOCAL
                     sent.append(".".join(str(b) for b in msg[28:32]))
-            return real(messages, dump)
+            return real(messages)
 
         monkeypatch.setattr(batch, "exchange", spy)
         assert nl.del_addresses("va", cidrs) == {}
