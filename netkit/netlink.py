@@ -204,6 +204,7 @@ class _Pyroute:
 
         self.where = where
         self.timeout = timeout
+        self.sock = sock
         self.loop = asyncio.new_event_loop()
         try:
             self.ipr = AsyncIPRoute(use_socket=sock, use_event_loop=self.loop)
@@ -214,9 +215,15 @@ class _Pyroute:
             raise
 
     def close(self) -> None:
+        import asyncio
+
         try:
             self.ipr.close()
+            # Let the transport's close callbacks run: the socket is closed
+            # now, not whenever the garbage collector gets to it.
+            self.loop.run_until_complete(asyncio.sleep(0))
         finally:
+            self.sock.close()
             self.loop.close()
 
     def run(self, make: Callable[[Any], Any], what: str) -> Any:
@@ -238,6 +245,8 @@ class _Pyroute:
             raise
         except Pyroute2Error as e:
             text = e.args[1] if len(e.args) > 1 else ""
+            if e.code == errno.ENOBUFS:  # an overflow: pyroute2 says the socket is done for
+                raise _Broken(f"{what}: {_describe(e.code, '')}") from e
             raise NetlinkError(f"{what}: {_describe(e.code, str(text))}") from e
         except OSError as e:  # ENOBUFS and friends: pyroute2 says the socket is done for
             raise _Broken(f"{what}: {e.strerror or e}") from e

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import errno
+import gc
 import ipaddress
 import os
 import socket
@@ -420,3 +421,28 @@ def test_route_to_unreachable_names_the_destination(netns) -> None:
         with pytest.raises(NetlinkError, match=r"203\.0\.113\.1.*unreachable") as err:
             nl.route_to("203.0.113.1")
     assert getattr(err.value.__cause__, "code", None) == errno.ENETUNREACH
+
+
+def test_closing_releases_every_socket_at_once(netns) -> None:
+    """rcmd opens a Netlink on the holding namespace for each listing: closing
+    one must release its sockets then, not when the garbage collector runs."""
+    a = netns("fds")
+    b = netns("fds2")
+    veth(a, "nic0", "nic0p")
+
+    def fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    Netlink(netns=a).close()  # imports and first-use caches out of the count
+    gc.disable()
+    try:
+        before = fds()
+        for _ in range(10):
+            with Netlink(netns=a) as nl:
+                nl.links()
+                nl.addresses()
+                nl.move_link("nic0", b)
+                nl.pull_link("nic0", b)
+        assert fds() == before
+    finally:
+        gc.enable()
