@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import os
 import socket
 import struct
 import threading
@@ -62,7 +61,15 @@ from pyroute2.netlink import (
 from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_GETADDR, RTM_NEWADDR, rt_scope
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, ifaddrmsg
 
-from .netlink import DUMP_ATTEMPTS, TIMEOUT, Address, IPInterface, NetlinkError, scope_name
+from .netlink import (
+    DUMP_ATTEMPTS,
+    TIMEOUT,
+    Address,
+    IPInterface,
+    NetlinkError,
+    describe,
+    scope_name,
+)
 
 #: Messages per send().  The kernel handles a whole send() before we read, so
 #: every acknowledgement of a chunk must fit the receive buffer at once.
@@ -169,11 +176,6 @@ def parse_error(flags: int, body: memoryview) -> tuple[int, str]:
         if NLMSGERR_ATTR_MSG in tlv:
             text = bytes(tlv[NLMSGERR_ATTR_MSG]).split(b"\0", 1)[0].decode(errors="replace")
     return err, text
-
-
-def describe(err: int, text: str) -> str:
-    base = os.strerror(err)
-    return f"{base} ({text})" if text else base
 
 
 class _Reply:

@@ -188,7 +188,8 @@ def open_route_socket_in(netns: str | None, groups: int = 0) -> socket.socket:
         raise NetlinkError(str(e)) from e
 
 
-def _describe(code: int, text: str) -> str:
+def describe(code: int, text: str) -> str:
+    """strerror(code), with the kernel's extended-ack ``text`` in parentheses if any."""
     base = os.strerror(code)
     return f"{base} ({text})" if text and text != base else base
 
@@ -246,8 +247,8 @@ class _Pyroute:
         except Pyroute2Error as e:
             text = e.args[1] if len(e.args) > 1 else ""
             if e.code == errno.ENOBUFS:  # an overflow: pyroute2 says the socket is done for
-                raise _Broken(f"{what}: {_describe(e.code, '')}") from e
-            raise NetlinkError(f"{what}: {_describe(e.code, str(text))}") from e
+                raise _Broken(f"{what}: {describe(e.code, '')}") from e
+            raise NetlinkError(f"{what}: {describe(e.code, str(text))}") from e
         except OSError as e:  # ENOBUFS and friends: pyroute2 says the socket is done for
             raise _Broken(f"{what}: {e.strerror or e}") from e
 
