@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import select
 import socket
 import struct
 import threading
@@ -96,8 +97,12 @@ _HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 _NLA = struct.Struct("=HH")
 _IFADDR = struct.Struct("=BBBBi")  # ifaddrmsg: family, prefixlen, flags, scope, index
 _ERRNO = struct.Struct("=i")
+_U32 = struct.Struct("=I")
 _SEQ_AT = 8
 _IFADDR_AT = _HDR.size
+_PREFIXLEN_AT = _IFADDR_AT + 1
+_SCOPE_AT = _IFADDR_AT + 3
+_SCOPE_HOST = rt_scope["host"]  # IPv4 loopback addresses (127/8) are host-scoped
 
 
 @dataclass(frozen=True)
@@ -148,23 +153,6 @@ def _walk_nlas(buf: bytes | memoryview, offset: int, end: int) -> Iterator[tuple
         offset += (length + 3) & ~3
 
 
-def _attrs(buf: bytes | memoryview, offset: int, end: int) -> dict[int, memoryview]:
-    view = memoryview(buf)
-    return {kind: view[start:stop] for kind, start, stop in _walk_nlas(buf, offset, end)}
-
-
-def iter_messages(data: bytes | memoryview) -> Iterator[tuple[int, int, int, memoryview]]:
-    """(type, flags, seq, body) of each netlink message in one datagram."""
-    view = memoryview(data)
-    offset = 0
-    while offset + _HDR.size <= len(data):
-        length, kind, flags, seq, _pid = _HDR.unpack_from(data, offset)
-        if length < _HDR.size:
-            break
-        yield kind, flags, seq, view[offset + _HDR.size : offset + length]
-        offset += (length + 3) & ~3
-
-
 def parse_error(flags: int, body: memoryview) -> tuple[int, str]:
     """(errno, extended-ack text) of an NLMSG_ERROR body; errno 0 is an ACK."""
     err = -_ERRNO.unpack_from(body, 0)[0]
@@ -172,9 +160,9 @@ def parse_error(flags: int, body: memoryview) -> tuple[int, str]:
     if flags & NLM_F_ACK_TLVS and len(body) >= 4 + _HDR.size:
         orig_len = _HDR.unpack_from(body, 4)[0]
         start = 4 + (_HDR.size if flags & NLM_F_CAPPED else orig_len)
-        tlv = _attrs(body, (start + 3) & ~3, len(body))
-        if NLMSGERR_ATTR_MSG in tlv:
-            text = bytes(tlv[NLMSGERR_ATTR_MSG]).split(b"\0", 1)[0].decode(errors="replace")
+        for kind, first, last in _walk_nlas(body, (start + 3) & ~3, len(body)):
+            if kind == NLMSGERR_ATTR_MSG:
+                text = bytes(body[first:last]).split(b"\0", 1)[0].decode(errors="replace")
     return err, text
 
 
@@ -194,6 +182,7 @@ class AddressBatch:
 
     def __init__(self, sock: socket.socket, where: str, timeout: float = TIMEOUT) -> None:
         self.sock = sock
+        sock.setblocking(False)  # reads never block; waits go through _wait (bounded)
         self.where = where
         self.timeout = timeout
         self._seq = 0
@@ -233,49 +222,61 @@ class AddressBatch:
                 self._collect(pending, deadline)
         return replies
 
+    def _wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the socket to be readable; False on timeout."""
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        return bool(poller.poll(max(seconds, 0) * 1000))
+
     def _collect(self, pending: dict[int, _Reply], deadline: float) -> None:
-        sock = self.sock
+        """Read answers until every pending request has its own, or the
+        deadline passes.  The socket is non-blocking: a read that finds
+        nothing waits in :meth:`_wait`, bounded by what is left of the deadline."""
+        recv = self.sock.recv
         overflowed = False
         while pending:
-            left = deadline - time.monotonic()
             try:
-                if overflowed:
-                    sock.settimeout(0)  # read what is queued, wait for nothing
-                elif left <= 0:
-                    raise TimeoutError
-                else:
-                    sock.settimeout(left)
-                data = sock.recv(RECV_SIZE)
+                data = recv(RECV_SIZE)
             except BlockingIOError:
-                # After an overflow, the acknowledgements still queued have
-                # been read: the others were dropped by the kernel, and what
-                # happened to those requests is unknown (re-read the state).
-                for r in pending.values():
-                    r.error, r.text = errno.ENOBUFS, "acknowledgement lost; state unknown"
-                return
-            except TimeoutError:
-                for r in pending.values():
-                    r.error, r.text = errno.ETIMEDOUT, f"no answer within {self.timeout:g} s"
-                return
+                if overflowed:
+                    # The acknowledgements still queued after an overflow have
+                    # been read: the kernel dropped the others, and what
+                    # happened to those requests is unknown (re-read the state).
+                    for r in pending.values():
+                        r.error, r.text = errno.ENOBUFS, "acknowledgement lost; state unknown"
+                    return
+                if not self._wait(deadline - time.monotonic()):
+                    for r in pending.values():
+                        r.error, r.text = errno.ETIMEDOUT, f"no answer within {self.timeout:g} s"
+                    return
+                continue
             except OSError as e:
                 if e.errno == errno.ENOBUFS:
                     overflowed = True
                     continue
                 raise NetlinkError(f"netlink receive in {self.where}: {e.strerror}") from e
-            for kind, flags, seq, body in iter_messages(data):
-                reply = pending.get(seq)
-                if reply is None:  # a late answer to a request that timed out
-                    continue
-                if kind == NLMSG_ERROR:
-                    reply.error, reply.text = parse_error(flags, body)
-                    del pending[seq]
-                elif kind == NLMSG_DONE:
-                    reply.error = -_ERRNO.unpack_from(body, 0)[0] if len(body) >= 4 else 0
-                    del pending[seq]
-                else:
-                    if flags & NLM_F_DUMP_INTR:
-                        reply.interrupted = True
-                    reply.data.append(bytes(body))
+            offset, size = 0, len(data)
+            while offset + _HDR.size <= size:
+                length, kind, flags, seq, _pid = _HDR.unpack_from(data, offset)
+                if length < _HDR.size:
+                    break
+                reply = pending.get(seq)  # None: a late answer to a request that timed out
+                if reply is not None:
+                    body = offset + _HDR.size
+                    if kind == NLMSG_ERROR:
+                        if _ERRNO.unpack_from(data, body)[0]:
+                            view = memoryview(data)[body : offset + length]
+                            reply.error, reply.text = parse_error(flags, view)
+                        del pending[seq]
+                    elif kind == NLMSG_DONE:
+                        if length - _HDR.size >= 4:
+                            reply.error = -_ERRNO.unpack_from(data, body)[0]
+                        del pending[seq]
+                    else:
+                        if flags & NLM_F_DUMP_INTR:
+                            reply.interrupted = True
+                        reply.data.append(data[body : offset + length])
+                offset += (length + 3) & ~3
 
     # -- the address dump -----------------------------------------------------
 
@@ -302,29 +303,48 @@ class AddressBatch:
             "(addresses keep changing); giving up"
         )
 
-    def addresses(self, names: dict[int, str], index: int | None = None) -> list[Address]:
-        """Decoded addresses (of link ``index`` only, if given); ``names`` maps index -> name."""
-        out = []
+    def _dumped(self, index: int | None) -> Iterator[tuple[int, int, int, int, int, bytes]]:
+        """(family, prefixlen, flags, scope, index, packed address) of each IPv4/IPv6
+        address in the kernel's list order (of link ``index`` only, if given)."""
+        inet, inet6 = socket.AF_INET, socket.AF_INET6
         for body in self.dump_raw():
             family, prefixlen, flags, scope, ifindex = _IFADDR.unpack_from(body, 0)
-            if index is not None and ifindex != index:
+            if (index is not None and ifindex != index) or (family != inet and family != inet6):
                 continue
-            if family not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            a = _attrs(body, _IFADDR.size, len(body))
-            raw = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)
-            if raw is None:
-                continue
-            if IFA_FLAGS in a:
-                flags = struct.unpack_from("=I", a[IFA_FLAGS])[0]
+            local = address = None
+            offset, end = _IFADDR.size, len(body)
+            while offset + 4 <= end:
+                length, kind = _NLA.unpack_from(body, offset)
+                if length < 4:
+                    break
+                kind &= 0x3FFF
+                if kind == IFA_LOCAL:
+                    local = body[offset + 4 : offset + length]
+                elif kind == IFA_ADDRESS:
+                    address = body[offset + 4 : offset + length]
+                elif kind == IFA_FLAGS:
+                    flags = _U32.unpack_from(body, offset + 4)[0]
+                offset += (length + 3) & ~3
+            packed = local or address
+            if packed is not None:
+                yield family, prefixlen, flags, scope, ifindex, packed
+
+    def addresses(self, names: dict[int, str], index: int | None = None) -> list[Address]:
+        """Decoded addresses (of link ``index`` only, if given); ``names`` maps index -> name."""
+        scopes: dict[int, str] = {}
+        out = []
+        for family, prefixlen, flags, scope, ifindex, packed in self._dumped(index):
+            name = scopes.get(scope)
+            if name is None:
+                name = scopes[scope] = scope_name(scope)
             out.append(
                 Address(
                     ifname=names.get(ifindex, ""),
                     index=ifindex,
                     family=4 if family == socket.AF_INET else 6,
-                    address=socket.inet_ntop(family, bytes(raw)),
+                    address=socket.inet_ntop(family, packed),
                     prefixlen=prefixlen,
-                    scope=scope_name(scope),
+                    scope=name,
                     flags=flags,
                 )
             )
@@ -333,37 +353,36 @@ class AddressBatch:
     def _kernel_order(self, index: int) -> list[tuple[bytes, int]]:
         """(packed address, prefixlen) of link ``index`` in the kernel's list order:
         for IPv4, primaries first, then secondaries as they were added."""
-        out = []
-        for body in self.dump_raw():
-            family, prefixlen, _flags, _scope, ifindex = _IFADDR.unpack_from(body, 0)
-            if ifindex != index or family not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            a = _attrs(body, _IFADDR.size, len(body))
-            raw = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)
-            if raw is not None:
-                out.append((bytes(raw), prefixlen))
-        return out
+        return [(packed, plen) for _f, plen, _fl, _s, _i, packed in self._dumped(index)]
 
     # -- add / delete -----------------------------------------------------------
 
     @staticmethod
-    def _message(kind: int, index: int, iface: IPInterface) -> bytearray:
-        ip = iface.ip
-        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
-        tpl = _template(kind, family)
-        msg = bytearray(tpl.data)
-        scope = rt_scope["host"] if (ip.version == 4 and ip.is_loopback) else 0
-        struct.pack_into("=B", msg, _IFADDR_AT + 1, iface.network.prefixlen)
-        struct.pack_into("=B", msg, _IFADDR_AT + 3, scope)
-        struct.pack_into("=i", msg, _IFADDR_AT + 4, index)
-        packed = ip.packed
-        for at in tpl.addr_at:
-            msg[at : at + len(packed)] = packed
-        return msg
+    def _messages(kind: int, index: int, ifaces: Sequence[IPInterface]) -> list[bytearray]:
+        """One request per address: the template for its family, with index
+        (once per call), prefix length, scope and address bytes patched in."""
+        by_length: dict[int, tuple[bytes, tuple[int, ...]]] = {}  # address length -> template
+        for length, family in ((4, socket.AF_INET), (16, socket.AF_INET6)):
+            tpl = _template(kind, family)
+            data = bytearray(tpl.data)
+            struct.pack_into("=i", data, _IFADDR_AT + 4, index)
+            by_length[length] = (bytes(data), tpl.addr_at)
+        out = []
+        for iface in ifaces:
+            packed = iface.ip.packed
+            data, addr_at = by_length[len(packed)]
+            msg = bytearray(data)
+            msg[_PREFIXLEN_AT] = iface.network.prefixlen
+            if len(packed) == 4 and packed[0] == 127:
+                msg[_SCOPE_AT] = _SCOPE_HOST
+            for at in addr_at:
+                msg[at : at + len(packed)] = packed
+            out.append(msg)
+        return out
 
     def add(self, ifname: str, index: int, parsed: list[tuple[str, IPInterface]]) -> dict[str, str]:
         """Add each address; {cidr: error} for those that failed (EEXIST counts as added)."""
-        replies = self.exchange([self._message(RTM_NEWADDR, index, i) for _c, i in parsed])
+        replies = self.exchange(self._messages(RTM_NEWADDR, index, [i for _c, i in parsed]))
         errors = {}
         for (cidr, _iface), reply in zip(parsed, replies, strict=True):
             if reply.error and reply.error != errno.EEXIST:
@@ -400,7 +419,7 @@ class AddressBatch:
             # Absent ones (-1) are still asked for, last: they may have appeared since.
             todo.append((position.get((packed, iface.network.prefixlen), -1), cidr, iface))
         todo.sort(key=lambda item: item[0], reverse=True)
-        replies = self.exchange([self._message(RTM_DELADDR, index, i) for _p, _c, i in todo])
+        replies = self.exchange(self._messages(RTM_DELADDR, index, [i for _p, _c, i in todo]))
         errors = {}
         for (_pos, cidr, _iface), reply in zip(todo, replies, strict=True):
             if reply.error and reply.error not in (errno.EADDRNOTAVAIL, errno.ENODEV):
