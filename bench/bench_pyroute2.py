@@ -140,6 +140,7 @@ def one_run(ns, va, vb, cidrs, parsed, move_file, rec) -> None:  # type: ignore[
 
     reset()
     with Netlink(netns=ns) as nl:
+        nl.links()  # a handler's Netlink is long-lived: time it warm
 
         def product() -> None:
             check(nl.add_addresses("vb", parsed))
