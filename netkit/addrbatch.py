@@ -2,35 +2,38 @@
 
 Everything else in rcm_netkit goes through pyroute2.  This module exists
 because moving 1000 data addresses must cost about what ``ip -batch`` costs,
-and pyroute2 spends ~27 us encoding each message in Python (~10x the kernel's
-own ~30 us per address).  Measured in one run (``python
-bench/bench_pyroute2.py``, 1000 IPv4 addresses, move = add on B + delete from
-A, medians of 7; see docs/performance.md for the latest table):
+and pyroute2 spends ~27 us encoding each message in Python and more decoding
+each answer.  Measured in one run (``python bench/bench_pyroute2.py --runs
+11``, 2026-12-02, a shared 2-core machine under load: read the ratios), 1000
+IPv4 addresses moved (added on one link, deleted from another), medians:
 
-=====================================================  ======  ========
-approach                                               move    vs ip
-=====================================================  ======  ========
-``ip -batch``                                          45 ms   1.0x
-this module (pyroute2 template, bytes patched)         50 ms   1.1x
-pyroute2 ``IPRoute.addr()`` loop                       468 ms  10.4x
-pyroute2 ``nlm_request_batch`` (100 per call)          197 ms  4.4x
-=====================================================  ======  ========
+====================================================  ========  =====  =======  =====
+approach                                              wall      vs ip  CPU      vs ip
+====================================================  ========  =====  =======  =====
+``ip -batch``                                         118 ms    1.0x   69 ms    1.0x
+``Netlink`` add + delete (this module, with lookups)  106 ms    0.9x   61 ms    0.9x
+this module alone (templates patched and sent)        65 ms     0.5x   43 ms    0.6x
+pyroute2 ``nlm_request_batch`` (100 per call)         1467 ms   12.4x  835 ms   12.1x
+pyroute2 ``IPRoute.addr()`` loop                      2152 ms   18.3x  1508 ms  21.9x
+====================================================  ========  =====  =======  =====
 
-and dumping 1000 addresses: this module 3.6 ms, pyroute2 ``addr('dump')``
-64 ms (its per-message decoder), so an operation's address observations stay
-here too.
+and reading the 1000 addresses back: this module's dump 13 ms, pyroute2's
+``addr("dump")`` 140 ms, so the address dumps an operation reads stay here
+too (docs/performance.md, "netlink").
 
 How the messages are built: pyroute2 encodes one ``ifaddrmsg`` per (message
-type, family) as a template; each address copies the template and patches
-sequence number, prefix length, scope, index and the address bytes with
-``struct.pack_into`` (the offsets are read from the template itself).  The
+type, family) as a template; a call patches the link index in once, and each
+address copies it and patches prefix length, scope, the address bytes and
+(when sent) the sequence number; the offsets are read from the template
+itself, and a test checks the result equals pyroute2's own encoding.  The
 constants are pyroute2's.  Many messages go in one ``send()`` (:data:`BATCH`);
 every acknowledgement is matched to its request by sequence number, so each
 address gets its own result.
 
 Bounded by design: one :data:`TIMEOUT` deadline covers a whole exchange (not
-each ``recv``); a receive buffer that overflows (ENOBUFS) marks the requests
-whose acknowledgements were lost instead of waiting for them; a dump the
+each ``recv``); when the receive buffer overflows (ENOBUFS), the
+acknowledgements still queued are read and the requests whose ones were lost
+are reported as such, instead of waited for; a dump the
 kernel keeps interrupting (NLM_F_DUMP_INTR) is retried, then raises.
 """
 
