@@ -3,7 +3,8 @@
 pyroute2 decodes the notifications (``MarshalRtnl``); the socket is ours:
 made by a thread inside the namespace (no fork), subscribed to RTMGRP_LINK,
 read with a 0.5 s timeout so that ``run`` notices ``stop`` promptly and with a
-64 KiB buffer (pyroute2's own ``get()`` reads 16 KiB and blocks for good).
+64 KiB buffer (pyroute2's ``IPRSocket.get()`` reads at most 16 KiB, with no
+timeout of its own).
 The socket only listens: requests on a subscribed socket would mix
 acknowledgements with notifications.  Everything runs in the thread that
 calls :meth:`LinkMonitor.run`.
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL = 0.5
 RECV_SIZE = 1 << 16
+#: Room for a burst of notifications while the consumer is busy (bytes).
+RCVBUF = 4 << 20
 
 
 def link_event(msg: Any) -> Event:
@@ -58,8 +61,9 @@ class LinkMonitor:
 
     name = "netlink"
 
-    def __init__(self, netns: str | None = None) -> None:
+    def __init__(self, netns: str | None = None, rcvbuf: int = RCVBUF) -> None:
         self.netns = netns
+        self.rcvbuf = rcvbuf
         self.ready = threading.Event()
 
     def run(self, post: Callable[[Event], None], stop: threading.Event) -> None:
@@ -68,7 +72,7 @@ class LinkMonitor:
 
         marshal = MarshalRtnl()
         try:
-            sock = open_route_socket_in(self.netns, groups=RTMGRP_LINK)
+            sock = open_route_socket_in(self.netns, groups=RTMGRP_LINK, rcvbuf=self.rcvbuf)
         except OSError as e:
             raise NetlinkError(f"cannot listen to link events: {e.strerror}") from e
         try:

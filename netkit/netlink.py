@@ -178,12 +178,14 @@ def open_route_socket(groups: int = 0, rcvbuf: int = _RCVBUF) -> socket.socket:
     return sock
 
 
-def open_route_socket_in(netns: str | None, groups: int = 0) -> socket.socket:
+def open_route_socket_in(
+    netns: str | None, groups: int = 0, rcvbuf: int = _RCVBUF
+) -> socket.socket:
     """:func:`open_route_socket` inside /run/netns/NETNS (None: the caller's namespace)."""
     if netns is None:
-        return open_route_socket(groups)
+        return open_route_socket(groups, rcvbuf)
     try:
-        return call_in_netns(netns, open_route_socket, groups)
+        return call_in_netns(netns, open_route_socket, groups, rcvbuf)
     except NetnsError as e:
         raise NetlinkError(str(e)) from e
 

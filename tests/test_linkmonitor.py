@@ -160,3 +160,44 @@ def test_link_event_parses_a_delete() -> None:
     assert ev.properties["IFINDEX"] == "7"
     assert ev.properties["EVENT"] == "del"
     assert ev.properties["UP"] == "1" and ev.properties["CARRIER"] == "1"
+
+
+def test_overflow_posts_a_rescan_and_the_monitor_keeps_listening(netns) -> None:
+    """A consumer that falls behind makes the kernel drop notifications
+    (ENOBUFS): the monitor says so with a ``rescan`` event and goes on."""
+    ns = netns("overflow")
+    ip("-n", ns, "link", "add", "va", "type", "veth", "peer", "name", "vb")
+    busy = threading.Event()
+    release = threading.Event()
+    events: queue.Queue[Event] = queue.Queue()
+
+    def slow_post(ev: Event) -> None:
+        if not busy.is_set():
+            busy.set()
+            release.wait(WAIT)  # the consumer is stuck while the burst arrives
+        events.put(ev)
+
+    mon = LinkMonitor(netns=ns, rcvbuf=256)  # the kernel's minimum, a few KiB
+    stop = threading.Event()
+    t = threading.Thread(target=mon.run, args=(slow_post, stop), daemon=True)
+    t.start()
+    try:
+        assert mon.ready.wait(WAIT)
+        ip("-n", ns, "link", "set", "va", "up")
+        assert busy.wait(WAIT)
+        for _ in range(20):  # each change is a notification of ~1 KiB or more
+            ip("-n", ns, "link", "set", "va", "down")
+            ip("-n", ns, "link", "set", "va", "up")
+        release.set()
+        while events.get(timeout=WAIT).action != "rescan":
+            pass
+        ip("-n", ns, "link", "set", "vb", "up")  # still listening after the overflow
+        while True:
+            ev = events.get(timeout=WAIT)
+            if ev.get("IFNAME") == "vb" and ev.get("UP") == "1":
+                break
+    finally:
+        release.set()
+        stop.set()
+        t.join(WAIT)
+    assert not t.is_alive()
