@@ -117,6 +117,8 @@ class Coordinator:
         self._registry: dict[str, list[str]] = {}
         self.backends: dict[str, tuple[str, ApBackend]] = {}
         self.event_sink: Callable[[Event], None] | None = None
+        self.summaries: dict[str, str] = {}
+        """Handler name -> what its rcm_configure said it read (see configure)."""
 
     # -- calling handlers ------------------------------------------------------
     def _impl(self, handler: str, hook: str) -> Any:
@@ -158,10 +160,22 @@ class Coordinator:
         """Configure handlers, collect ap backends and registrations.
 
         Raises ConfigError (nothing applied) if any handler's configuration is
-        bad.
+        bad.  Each handler's one-line summary of what it read (the optional
+        return value of ``rcm_configure``) is kept in :attr:`summaries` for
+        ``rcmd --check-config``.
         """
+        summaries: dict[str, str] = {}
         for handler in self.implementers("rcm_configure"):
-            self.call(handler, "rcm_configure", None)
+            summary = self.call(handler, "rcm_configure", None)
+            if summary is None:
+                continue
+            if not isinstance(summary, str):
+                raise HandlerError(
+                    f"handler {handler} returned {type(summary).__name__} from rcm_configure;"
+                    " expected None or a one-line summary string"
+                )
+            summaries[handler] = " ".join(summary.split())
+        self.summaries = summaries
         for handler in self.implementers("rcm_ap_backends"):
             for backend in self.call(handler, "rcm_ap_backends", None) or []:
                 if backend.prefix in self.backends:
@@ -294,6 +308,8 @@ class Coordinator:
                 )
             if op.action.detaches:
                 return self._detach(op, handler, backend, ap)
+            if op.query_only:  # an attach asks no handler: nothing can veto it
+                return Result(Outcome.DONE, op.ap_id, force=op.force)
             return self._attach(op, handler, backend, ap)
         except RcmError as e:
             return Result(Outcome.FAILED, op.ap_id, str(e), messages=op.messages, operation=op.id)
@@ -345,28 +361,14 @@ class Coordinator:
             for resource in op.resources:
                 self._query_resource(op, resource)
         except HandlerError as e:
-            return Result(
-                Outcome.FAILED, op.ap_id, f"query failed: {e}", op.vetoes, messages=op.messages
-            )
-        blocking = [
-            v
-            for v in op.vetoes
-            if v.impact is Impact.SYSTEM or (v.impact is Impact.DATA and not op.force)
-        ]
-        if op.query_only:
+            return self._result(op, Outcome.FAILED, f"query failed: {e}")
+        blocking = [v for v in op.vetoes if v.impact.blocks(op.force)]
+        if blocking or (op.query_only and op.vetoes):
+            # Reported with the resources' other uses beside the vetoes.
             outcome = Outcome.VETOED if blocking else Outcome.DONE
-            return Result(outcome, op.ap_id, f"{op.description}: query", op.vetoes)
-        if blocking:
-            return Result(
-                Outcome.VETOED,
-                op.ap_id,
-                f"{op.description} refused",
-                op.vetoes,
-                messages=op.messages,
-            )
-        for v in op.vetoes:
-            kind = "forced past" if v.impact is Impact.DATA else "warning"
-            op.messages.append(f"{kind}: {v.resource}: {v.reason}")
+            return self._result(op, outcome, self._refusal(op, blocking), usage=True)
+        if op.query_only:
+            return self._result(op, Outcome.DONE)
         op.id = self.store.begin("detach", op.ap_id, op.action.value, op.resources, op.force)
         failpoint("query.done")
         self.store.set_phase(op.id, "offline")
@@ -380,15 +382,8 @@ class Coordinator:
             log.error("%s: %s; rolling back", op.description, e)
             self._rollback(op)
             self.store.finish(op.id, "rolled_back")
-            return Result(
-                Outcome.FAILED,
-                op.ap_id,
-                f"{op.description} failed: {e}",
-                op.vetoes,
-                [],
-                op.messages,
-                rolled_back=True,
-                operation=op.id,
+            return self._result(
+                op, Outcome.FAILED, f"{op.description} failed: {e}", rolled_back=True
             )
         self.store.set_phase(op.id, "hardware_done")
         failpoint("hardware.done")
@@ -396,7 +391,38 @@ class Coordinator:
         self._remove_phase(op, [*op.dependents, *op.resources])
         failpoint("remove.done")
         self.store.finish(op.id, "done")
-        return Result(Outcome.DONE, op.ap_id, "", op.vetoes, messages=op.messages, operation=op.id)
+        return self._result(op, Outcome.DONE)
+
+    @staticmethod
+    def _refusal(op: Operation, blocking: list[Veto]) -> str:
+        if not blocking:
+            return ""
+        if op.force:
+            return f"{op.description} refused (-f cannot override a system veto)"
+        return f"{op.description} refused"
+
+    def _result(
+        self,
+        op: Operation,
+        outcome: Outcome,
+        message: str = "",
+        *,
+        usage: bool = False,
+        rolled_back: bool = False,
+    ) -> Result:
+        """A detach's Result: every veto collected and whether -f was given,
+        from which the Result itself says what blocks and what was forced past."""
+        return Result(
+            outcome,
+            op.ap_id,
+            message,
+            list(op.vetoes),
+            self.usage(op.resources) if usage else [],
+            op.messages,
+            rolled_back=rolled_back,
+            operation=op.id,
+            force=op.force,
+        )
 
     def _rollback(self, op: Operation) -> None:
         """online to every handler that released (or began to), in reverse order."""

@@ -22,6 +22,11 @@ class Impact(StrEnum):
     DATA = "data"
     SYSTEM = "system"
 
+    def blocks(self, force: bool) -> bool:
+        """The veto policy, in this one place: whether a veto of this impact
+        stops an operation requested with (``force``) or without ``-f``."""
+        return self is Impact.SYSTEM or (self is Impact.DATA and not force)
+
 
 @dataclass(frozen=True)
 class Veto:
@@ -159,8 +164,15 @@ class Outcome(StrEnum):
 class Result:
     """What one cfgadm request came to; crosses the control socket as JSON.
 
-    ``exit_status`` follows cfgadm(1M): 0 ok, 1 failed or vetoed, 2 not
-    supported, 3 usage error.
+    The engine decides and cfgadm only prints: ``vetoes`` are every veto the
+    handlers returned, ``force`` whether the request said ``-f``, and the
+    properties below apply the policy of :meth:`Impact.blocks` to them, so
+    that what blocks, what ``-f`` overrode and the exit status are worked out
+    in one place.  A query (``query_only``) says the same of the change it
+    stands for: ``forced_past`` is then what ``-f`` *would* override.
+
+    ``usage`` are the usage lines of the ap's resources, filled when the
+    result reports vetoes (the "Resource Information" table beside them).
     """
 
     outcome: Outcome
@@ -171,9 +183,38 @@ class Result:
     messages: list[str] = field(default_factory=list)
     rolled_back: bool = False
     operation: int | None = None
+    force: bool = False
+
+    @property
+    def blocking(self) -> list[Veto]:
+        """The vetoes that stop the operation (empty unless it was vetoed)."""
+        if self.outcome is not Outcome.VETOED:
+            return []
+        return [v for v in self.vetoes if v.impact.blocks(self.force)]
+
+    @property
+    def forced_past(self) -> list[Veto]:
+        """The ``data`` vetoes that ``-f`` overrode (or, for a query, would)."""
+        if not self.force or self.outcome is Outcome.VETOED:
+            return []
+        return [v for v in self.vetoes if v.impact is Impact.DATA]
+
+    @property
+    def warnings(self) -> list[Veto]:
+        """``warning`` vetoes: reported, never blocking."""
+        return [v for v in self.vetoes if v.impact is Impact.WARNING]
+
+    @property
+    def overridable(self) -> bool:
+        """Vetoed, and ``-f`` would let it through: every blocking veto is a
+        ``data`` veto and the request was not forced already."""
+        blocking = self.blocking
+        return bool(blocking) and all(v.impact is Impact.DATA for v in blocking)
 
     @property
     def exit_status(self) -> int:
+        """cfgadm(1M)'s exit status: 0 ok, 1 failed, vetoed, busy, denied or no
+        such ap, 2 not supported (3, a usage error, never reaches the engine)."""
         if self.outcome is Outcome.DONE:
             return 0
         if self.outcome is Outcome.NOT_SUPPORTED:
@@ -190,6 +231,8 @@ class Result:
             "messages": list(self.messages),
             "rolled_back": self.rolled_back,
             "operation": self.operation,
+            "force": self.force,
+            "exit_status": self.exit_status,  # for readers of the JSON; derived
         }
 
     @classmethod
@@ -203,4 +246,5 @@ class Result:
             list(d.get("messages", [])),
             bool(d.get("rolled_back", False)),
             d.get("operation"),
+            bool(d.get("force", False)),
         )

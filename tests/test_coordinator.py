@@ -61,7 +61,7 @@ def test_force_overrides_data_but_never_system(tmp_path, logf):
     c = build(tmp_path, {"a": Recorder(logf, [DEV], veto="data veto")})
     r = c.change_state(Action.UNCONFIGURE, "slot:s1", force=True)
     assert r.outcome is Outcome.DONE
-    assert any("forced past" in m for m in r.messages)
+    assert [(v.resource, v.reason) for v in r.forced_past] == [(DEV, "data veto")]
     assert (tmp_path / "sys/s1/present").read_text().strip() == "0"
 
     c2 = build(
@@ -69,6 +69,7 @@ def test_force_overrides_data_but_never_system(tmp_path, logf):
     )
     r2 = c2.change_state(Action.UNCONFIGURE, "slot:s1", force=True)
     assert r2.outcome is Outcome.VETOED
+    assert [v.reason for v in r2.blocking] == ["kernel root"] and not r2.overridable
     assert (tmp_path / "2/sys/s1/present").read_text().strip() == "1"
 
 
@@ -76,7 +77,7 @@ def test_warning_is_shown_and_proceeds(tmp_path, logf):
     c = build(tmp_path, {"a": Recorder(logf, [DEV], veto=Veto("just so you know", Impact.WARNING))})
     r = c.change_state(Action.UNCONFIGURE, "slot:s1", force=False)
     assert r.outcome is Outcome.DONE
-    assert r.messages == [f"warning: {DEV}: just so you know"]
+    assert [(v.resource, v.reason) for v in r.warnings] == [(DEV, "just so you know")]
 
 
 def test_phases_run_in_order_and_remove_follows_hardware(tmp_path, logf):

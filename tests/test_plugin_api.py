@@ -223,7 +223,7 @@ def test_example_force_passes_a_data_veto(tmp_path: Path, mount_guard: type) -> 
     with Harness(tmp_path, {"mount_guard": mount_guard()}, ["s1"], rcm_toml=GUARD_TOML) as h:
         result = h.detach("slot:s1", force=True)
         assert result.outcome is Outcome.DONE
-        assert f"forced past: {DEV}: {DEV} holds a protected mount" in result.messages
+        assert [v.reason for v in result.forced_past] == [f"{DEV} holds a protected mount"]
         assert not h.present("s1")
         assert h.listing().aps[0].receptacle is Receptacle.DISCONNECTED
         assert h.attach("slot:s1").outcome is Outcome.DONE and h.present("s1")
