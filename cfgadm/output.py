@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -57,16 +56,17 @@ MATCH_TYPES = ("exact", "partial", "regex")
 _SELECT_ITEM = re.compile(r"([a-z_]+)\(([^()]*)\)")
 
 
-@dataclass
 class ListingOptions:
-    """The parsed ``-s`` arguments."""
+    """The parsed ``-s`` arguments.  (A plain class, not a dataclass: this
+    module is imported on every run; see rcm.model on the cost.)"""
 
-    headings: bool = True
-    cols: list[str] | None = None
-    select: list[tuple[str, str]] = field(default_factory=list)
-    match: str = "exact"
-    sort: list[str] = field(default_factory=list)
-    delim: str | None = None
+    def __init__(self) -> None:
+        self.headings = True
+        self.cols: list[str] | None = None
+        self.select: list[tuple[str, str]] = []
+        self.match = "exact"
+        self.sort: list[str] = []
+        self.delim: str | None = None
 
     def columns(self, verbose: bool) -> list[str]:
         """The columns to print: ``cols=`` wins, else ``-v`` adds Information."""

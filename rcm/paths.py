@@ -7,15 +7,22 @@ the lab point them at a temporary folder.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
+from rcm.model import FrozenRecord
 
-@dataclass(frozen=True)
-class Paths:
+
+class Paths(FrozenRecord):
+    """The three folders.  (Not a dataclass, for cfgadm's start-up time: see
+    rcm.model.)"""
+
+    __slots__ = ("config_dir", "state_dir", "runtime_dir")
     config_dir: Path
     state_dir: Path
     runtime_dir: Path
+
+    def __init__(self, config_dir: Path, state_dir: Path, runtime_dir: Path) -> None:
+        self._init(config_dir=config_dir, state_dir=state_dir, runtime_dir=runtime_dir)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Paths:

@@ -8,25 +8,32 @@ path either way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from rcm.model import Action, ApInfo, Result, Usage
+from rcm.model import Action, ApInfo, Record, Result, Usage
 
 
-@dataclass
-class Listing:
+class Listing(Record):
     """The answer to ``cfgadm -l``: aps in order, usage lines per ap_id when
-    verbose, and the requested ap_ids that do not exist."""
+    verbose, and the requested ap_ids that do not exist.  (Not a dataclass,
+    for cfgadm's start-up time: see rcm.model.)"""
 
-    aps: list[ApInfo]
-    usage: dict[str, list[Usage]] = field(default_factory=dict)
-    missing: list[str] = field(default_factory=list)
+    __slots__ = ("aps", "usage", "missing")
+
+    def __init__(
+        self,
+        aps: list[ApInfo],
+        usage: dict[str, list[Usage]] | None = None,
+        missing: list[str] | None = None,
+    ) -> None:
+        self.aps = aps
+        self.usage: dict[str, list[Usage]] = {} if usage is None else usage
+        self.missing: list[str] = [] if missing is None else missing
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "aps": [a.to_dict() for a in self.aps],
-            "usage": {k: [u.__dict__ for u in v] for k, v in self.usage.items()},
+            "usage": {k: [u.to_dict() for u in v] for k, v in self.usage.items()},
             "missing": list(self.missing),
         }
 
