@@ -11,9 +11,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -727,6 +729,52 @@ def test_listing_does_not_import_pyroute2_or_tabulate() -> None:
     )
     assert "STATUS 0 BAD []" in r.stderr, r.stderr
     assert "net:nic0" in r.stdout
+
+
+def test_client_path_imports_no_engine(tmp_path: Path) -> None:
+    """``cfgadm -l`` against rcmd (a stand-in answering on the socket) imports
+    nothing of the engine: no pluggy, no entry-point scan (importlib.metadata),
+    no pyroute2, no tabulate, and none of what measured slow at start-up
+    (the socket module's enums, dataclasses)."""
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(runtime / "rcmd.sock"))
+    server.listen(1)
+    server.settimeout(60)
+    listing = Listing([ap("nic0")])
+    requests: list[dict] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            buf = b""
+            while not buf.endswith(b"\n"):
+                buf += conn.recv(65536)
+            requests.append(json.loads(buf))
+            conn.sendall(json.dumps(listing.to_dict()).encode() + b"\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    code = textwrap.dedent("""\
+        import sys
+        import cfgadm.cli as cli
+        status = cli.main(["-l"])
+        heavy = ("pluggy", "importlib.metadata", "pyroute2", "tabulate", "rcm.coordinator",
+                 "rcm.plugins", "socket", "dataclasses")
+        print("STATUS", status, "LOADED", [m for m in heavy if m in sys.modules], file=sys.stderr)
+        """)
+    env = {**os.environ, "RCM_RUNTIME_DIR": str(runtime), "RCM_STATE_DIR": str(tmp_path / "s")}
+    try:
+        r = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+        )
+        thread.join(timeout=10)
+    finally:
+        server.close()
+    assert "STATUS 0 LOADED []" in r.stderr, r.stderr
+    assert requests == [{"op": "list", "ap_ids": [], "verbose": False}]
+    assert r.stdout.splitlines()[1].startswith("net:nic0")
 
 
 def test_usage_error_from_real_process_has_no_traceback() -> None:
