@@ -15,12 +15,12 @@ import importlib.util
 import os
 import stat
 from collections.abc import Iterable
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import pluggy
 
 from rcm import hookspecs
+from rcm.entrypoints import entry_points  # not importlib.metadata: see rcm.entrypoints
 from rcm.errors import RcmError
 
 ENTRY_POINT_GROUP = "rcm.plugins"
