@@ -35,7 +35,6 @@ from cfgadm.output import (
 
 if TYPE_CHECKING:
     from rcm.model import Action, Result, Veto
-    from rcm.paths import Paths
     from rcm.service import Service
 
 PROG = "cfgadm"
@@ -69,7 +68,7 @@ class CfgadmExit(Exception):
         self.lines = lines
 
 
-def open_service(paths: Paths, need_write: bool) -> Service:
+def open_service(need_write: bool) -> Service:
     """The seam between the command and rcm: a client of rcmd, or the engine
     in-process when no rcmd runs.
 
@@ -78,7 +77,7 @@ def open_service(paths: Paths, need_write: bool) -> Service:
     """
     from rcm.client import open_service as _open_service
 
-    return _open_service(paths, need_write)
+    return _open_service(need_write)
 
 
 def _stdin_is_tty() -> bool:
@@ -254,10 +253,9 @@ def _service(need_write: bool) -> Iterator[Service]:
     (exit 1): a missing socket, a held lock, a bad configuration file are the
     admin's to fix, not tracebacks."""
     from rcm.errors import RcmError
-    from rcm.paths import Paths
 
     try:
-        service = open_service(Paths.from_env(), need_write)
+        service = open_service(need_write)
     except RcmError as e:
         raise CfgadmExit(EXIT_FAILED, str(e)) from None
     except OSError as e:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import _socket
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from rcm.errors import RcmError
 from rcm.model import Action, Result
-from rcm.paths import Paths
+from rcm.paths import socket_path
 from rcm.service import Listing, Service
 
 
@@ -39,8 +40,8 @@ def _connect(path: str) -> _socket.socket | None:
 class RemoteService:
     """A Service answered by rcmd over ``$RCM_RUNTIME_DIR/rcmd.sock``."""
 
-    def __init__(self, paths: Paths, first: _socket.socket | None = None) -> None:
-        self.paths = paths
+    def __init__(self, path: str, first: _socket.socket | None = None) -> None:
+        self.path = path  # the socket's
         self._first = first  # already connected: used by the first request
 
     def _open(self) -> _socket.socket:
@@ -49,7 +50,7 @@ class RemoteService:
             return sock
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
-            sock.connect(str(self.paths.socket))
+            sock.connect(self.path)
         except OSError:
             sock.close()
             raise
@@ -69,9 +70,7 @@ class RemoteService:
             finally:
                 sock.close()
         except OSError as e:
-            raise RcmError(
-                f"lost contact with rcmd ({self.paths.socket}): {e.strerror or e}"
-            ) from None
+            raise RcmError(f"lost contact with rcmd ({self.path}): {e.strerror or e}") from None
         if not buf:
             raise RcmError(
                 "rcmd closed the connection before answering; if it died during an operation,"
@@ -106,12 +105,15 @@ class RemoteService:
             self._first = None
 
 
-def open_service(paths: Paths, need_write: bool) -> Service:
+def open_service(need_write: bool, env: Mapping[str, str] | None = None) -> Service:
     """rcmd's socket when rcmd answers; otherwise the engine in this process
-    (which takes the system lock before it changes anything)."""
-    sock = _connect(str(paths.socket))
+    (which takes the system lock before it changes anything).  The folders
+    come from ``env`` (default: the environment; see rcm.paths)."""
+    path = socket_path(env)
+    sock = _connect(path)
     if sock is not None:
-        return RemoteService(paths, sock)
+        return RemoteService(path, sock)
     from rcm.local import LocalService
+    from rcm.paths import Paths
 
-    return LocalService(paths, need_write)
+    return LocalService(Paths.from_env(env), need_write)
