@@ -14,6 +14,9 @@ so that no extra process start sits in any of them):
                 its socket (the client path: no engine, no plugins).
 - rcmd answers: the same listing asked over the socket from a warm process
                 (no process start): rcmd's share of the line above.
+- stand-in:     ``cfgadm -l`` against a stand-in for rcmd (a thread of this
+                script answering rcmd's recorded answer at once): cfgadm's own
+                share, whatever rcmd's answer costs on a busy machine.
 - no rcmd:      ``cfgadm -l`` with the same configuration and rcmd stopped: the
                 engine runs in cfgadm's own process (plugins, their
                 configuration, a read of the kernel's links).  It runs in the
@@ -37,10 +40,13 @@ import argparse
 import compileall
 import importlib.util
 import json
+import os
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -52,43 +58,128 @@ PYTHON = sys.executable
 CFGADM = str(Path(sys.executable).with_name("cfgadm"))
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> float:
-    t0 = time.perf_counter()
-    r = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
-    if r.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(argv)} failed ({r.returncode}):\n{r.stderr}")
-    return elapsed
+def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of one run of ``argv``."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise SystemExit(
+                f"bench: {' '.join(argv)} failed ({proc.returncode}):\n{err.read().decode()}"
+            )
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
-def measure(commands: dict[str, list[str]], env: dict[str, str], rounds: int) -> dict[str, float]:
-    """Median seconds of each command, the commands interleaved round by round."""
+def measure(
+    commands: dict[str, list[str]], env: dict[str, str], rounds: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall-clock and median CPU seconds of each command, the commands
+    interleaved round by round."""
     for argv in commands.values():  # warm the page cache
         run_once(argv, env)
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(rounds):
         for name, argv in commands.items():
-            times[name].append(run_once(argv, env))
-    return {name: statistics.median(t) for name, t in times.items()}
+            w, c = run_once(argv, env)
+            wall[name].append(w)
+            cpu[name].append(c)
+    return (
+        {name: statistics.median(t) for name, t in wall.items()},
+        {name: statistics.median(t) for name, t in cpu.items()},
+    )
+
+
+LIST_REQUEST = b'{"op": "list", "ap_ids": [], "verbose": false}\n'
+
+
+def ask(path: Path) -> bytes:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(str(path))
+        s.sendall(LIST_REQUEST)
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                raise SystemExit("bench: rcmd closed the connection without answering")
+            buf += chunk
+    return buf
 
 
 def rcmd_answer(path: Path, rounds: int) -> float:
     """Median seconds for rcmd to answer a listing, from connect to the last byte."""
-    request = b'{"op": "list", "ap_ids": [], "verbose": false}\n'
     times = []
     for _ in range(rounds):
         t0 = time.perf_counter()
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.connect(str(path))
-            s.sendall(request)
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = s.recv(1 << 20)
-                if not chunk:
-                    raise SystemExit("bench: rcmd closed the connection without answering")
-                buf += chunk
+        ask(path)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+class StandIn:
+    """Answers every connection on ``path`` with ``answer`` at once (a thread)."""
+
+    def __init__(self, path: Path, answer: bytes) -> None:
+        self.answer = answer
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(str(path))
+        self.sock.listen(16)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                buf = b""
+                while not buf.endswith(b"\n"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+                conn.sendall(self.answer)
+
+    def close(self) -> None:
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(timeout=5)
+
+
+PHASES = (("rcmd running", "with_rcmd"), ("stand-in", "stand_in"), ("no rcmd", "no_rcmd"))
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
+
+
+def report(kind: str, phases: dict[str, dict[str, float]]) -> dict[str, object]:
+    """Print one table (wall or CPU medians) and return its figures."""
+    keys = [("python -c pass", "bare"), ('python -c "import click" (floor)', "floor")]
+    if "pyroute2" in phases["no_rcmd"]:
+        keys.append(('python -c "import click, pyroute2"', "pyroute2"))
+    keys.append(("cfgadm -l", "cfgadm"))
+    print(f"{kind:36}" + "".join(f"{title:>14}" for title, _ in PHASES))
+    for label, key in keys:
+        print(f"{label:36}" + "".join(f"{ms(phases[p][key]):>11.1f} ms" for _, p in PHASES))
+    ratios = {p: round(phases[p]["cfgadm"] / phases[p]["floor"], 2) for _, p in PHASES}
+    print(f"{'cfgadm -l / floor':36}" + "".join(f"{ratios[p]:>13.2f}x" for _, p in PHASES))
+    out: dict[str, object] = {p: {k: ms(v) for k, v in phases[p].items()} for _, p in PHASES}
+    out["ratios"] = ratios
+    if "pyroute2" in phases["no_rcmd"]:
+        m = phases["no_rcmd"]
+        projected = (m["cfgadm"] + m["pyroute2"] - m["floor"]) / m["floor"]
+        out["ratio_no_rcmd_with_pyroute2_projected"] = round(projected, 2)
+        print(f"{'no rcmd + importing pyroute2 / floor':36}{'':28}{projected:>13.2f}x")
+    return out
 
 
 def main() -> int:
@@ -100,51 +191,35 @@ def main() -> int:
     if not args.no_compile:
         for package in PACKAGES:
             compileall.compile_dir(REPO / package, quiet=1)
-    floor = {"bare": [PYTHON, "-c", "pass"], "floor": [PYTHON, "-c", "import click"]}
+    commands = {"bare": [PYTHON, "-c", "pass"], "floor": [PYTHON, "-c", "import click"]}
     if importlib.util.find_spec("pyroute2") is not None:
-        floor["pyroute2"] = [PYTHON, "-c", "import click, pyroute2"]
+        commands["pyroute2"] = [PYTHON, "-c", "import click, pyroute2"]
+    commands["cfgadm"] = [CFGADM, "-l"]
+    wall: dict[str, dict[str, float]] = {}
+    cpu: dict[str, dict[str, float]] = {}
     with Lab() as lab:
         env = lab.env()
         lab.start_rcmd(timeout=60)
         answer = rcmd_answer(lab.socket_path, args.rounds)
-        with_rcmd = measure({**floor, "cfgadm": [CFGADM, "-l"]}, env, args.rounds)
+        recorded = ask(lab.socket_path)
+        wall["with_rcmd"], cpu["with_rcmd"] = measure(commands, env, args.rounds)
         lab.stop_rcmd()
-        no_rcmd = measure({**floor, "cfgadm": [CFGADM, "-l"]}, env, args.rounds)
-
-    def ms(seconds: float) -> float:
-        return round(seconds * 1000, 1)
-
+        stand_in = StandIn(lab.socket_path, recorded)
+        try:
+            wall["stand_in"], cpu["stand_in"] = measure(commands, env, args.rounds)
+        finally:
+            stand_in.close()
+            lab.socket_path.unlink()
+        wall["no_rcmd"], cpu["no_rcmd"] = measure(commands, env, args.rounds)
     result = {
         "rounds": args.rounds,
         "bytecode": "compiled first" if not args.no_compile else "as found",
-        "with_rcmd": {k: ms(v) for k, v in with_rcmd.items()},
-        "rcmd_answer_ms": ms(answer),
-        "no_rcmd": {k: ms(v) for k, v in no_rcmd.items()},
-        "ratio_with_rcmd": round(with_rcmd["cfgadm"] / with_rcmd["floor"], 2),
-        "ratio_no_rcmd": round(no_rcmd["cfgadm"] / no_rcmd["floor"], 2),
+        "wall": report("wall-clock, median", wall),
     }
-    rows = [
-        ("python -c pass", with_rcmd["bare"], no_rcmd["bare"]),
-        ('python -c "import click" (floor)', with_rcmd["floor"], no_rcmd["floor"]),
-    ]
-    if "pyroute2" in with_rcmd:
-        name = 'python -c "import click, pyroute2"'
-        rows.append((name, with_rcmd["pyroute2"], no_rcmd["pyroute2"]))
-    rows.append(("cfgadm -l", with_rcmd["cfgadm"], no_rcmd["cfgadm"]))
-    print(f"{'':36}{'rcmd running':>14}{'no rcmd':>12}")
-    for name, a, b in rows:
-        print(f"{name:36}{ms(a):>11.1f} ms{ms(b):>9.1f} ms")
-    ratios = f"{result['ratio_with_rcmd']:>13.2f}x{result['ratio_no_rcmd']:>11.2f}x"
-    print(f"{'cfgadm -l / floor':36}{ratios}")
-    print(f"rcmd's own answer to the listing (socket round trip, warm client): {ms(answer):.1f} ms")
-    if "pyroute2" in no_rcmd:
-        projected = no_rcmd["cfgadm"] + no_rcmd["pyroute2"] - no_rcmd["floor"]
-        result["ratio_no_rcmd_with_pyroute2_projected"] = round(projected / no_rcmd["floor"], 2)
-        print(
-            "no rcmd, if the in-process engine imports pyroute2 (cfgadm -l + what importing"
-            f" pyroute2 adds): {ms(projected):.1f} ms,"
-            f" {result['ratio_no_rcmd_with_pyroute2_projected']:.2f}x"
-        )
+    print()
+    result["cpu"] = report("CPU (user+system), median", cpu)
+    result["rcmd_answer_ms"] = ms(answer)
+    print(f"\nrcmd's own answer to the listing (socket round trip, warm client): {ms(answer)} ms")
     print(
         f"(medians of {args.rounds} rounds, each command once per round; bytecode"
         f" {result['bytecode']})"
