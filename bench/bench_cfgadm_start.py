@@ -144,9 +144,10 @@ class StandIn:
                 while not buf.endswith(b"\n"):
                     chunk = conn.recv(65536)
                     if not chunk:
-                        break
+                        break  # a client that only probes (older cfgadm) closes at once
                     buf += chunk
-                conn.sendall(self.answer)
+                if buf:
+                    conn.sendall(self.answer)
 
     def close(self) -> None:
         self.sock.shutdown(socket.SHUT_RDWR)
