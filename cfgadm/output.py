@@ -53,7 +53,8 @@ DEFAULT_COLS = ["ap_id", "type", "r_state", "o_state", "condition"]
 VERBOSE_COLS = [*DEFAULT_COLS, "info"]
 MATCH_TYPES = ("exact", "partial", "regex")
 
-_SELECT_ITEM = re.compile(r"([a-z_]+)\(([^()]*)\)")
+# Compiled on first use (re caches it), not at import: most runs have no -s select=.
+_SELECT_ITEM = r"([a-z_]+)\(([^()]*)\)"
 
 
 class ListingOptions:
@@ -89,7 +90,7 @@ def _parse_select(value: str) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     pos = 0
     while pos < len(value):
-        m = _SELECT_ITEM.match(value, pos)
+        m = re.compile(_SELECT_ITEM).match(value, pos)
         if not m:
             raise ListingOptionError(
                 f"invalid select expression: {value!r} (expected field(value)[:field(value)...])"
