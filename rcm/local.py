@@ -46,7 +46,8 @@ class LocalService:
         admitted = self.coordinator.admit(action, ap_id, force, query_only)
         if isinstance(admitted, Result):  # no such ap, not supported, busy
             return admitted
-        if not query_only:
+        # A query changes nothing, unless a crash left an operation to finish first.
+        if not query_only or self.coordinator.store.running():
             try:
                 self._become_writer()
             except BaseException:
