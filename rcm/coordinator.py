@@ -120,13 +120,20 @@ class Coordinator:
 
     # -- calling handlers ------------------------------------------------------
     def _impl(self, handler: str, hook: str) -> Any:
+        """``handler``'s implementation of ``hook`` (a pluggy HookImpl), or None."""
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
             if impl.plugin_name == handler:
                 return impl
         return None
 
     def implementers(self, hook: str) -> list[str]:
-        return sorted(i.plugin_name for i in getattr(self.pm.hook, hook).get_hookimpls())
+        """The handlers implementing ``hook``, in pluggy's call order.
+
+        pluggy lists implementations in reverse call order; ``tryfirst`` ones
+        come first, ``trylast`` ones last, and the rest in name order
+        (rcm.plugins registers handlers so that it is so).
+        """
+        return [i.plugin_name for i in reversed(getattr(self.pm.hook, hook).get_hookimpls())]
 
     def call(
         self,
@@ -205,12 +212,17 @@ class Coordinator:
             registry[handler] = [str(n) for n in names]
         self._registry = registry
 
-    def handlers_for(self, resource: str) -> list[str]:
-        """Handlers that registered ``resource`` (names or glob patterns)."""
+    def handlers_for(self, resource: str, hook: str | None = None) -> list[str]:
+        """Handlers that registered ``resource`` (names or glob patterns).
+
+        With ``hook``: those implementing it, in its call order (see
+        :meth:`implementers`); without, in ``rcm_register``'s call order.
+        """
+        order = self.implementers(hook) if hook else list(self._registry)
         return [
             h
-            for h, patterns in sorted(self._registry.items())
-            if any(p == resource or fnmatchcase(resource, p) for p in patterns)
+            for h in order
+            if any(p == resource or fnmatchcase(resource, p) for p in self._registry.get(h, ()))
         ]
 
     # -- listing ---------------------------------------------------------------
@@ -240,7 +252,7 @@ class Coordinator:
     def usage(self, resources: tuple[str, ...] | list[str]) -> list[Usage]:
         lines: list[Usage] = []
         for resource in resources:
-            for handler in self.handlers_for(resource):
+            for handler in self.handlers_for(resource, "rcm_get_info"):
                 try:
                     info = self.call(handler, "rcm_get_info", None, resource=resource)
                 except HandlerError as e:
@@ -303,7 +315,7 @@ class Coordinator:
     # -- detach ----------------------------------------------------------------
     def _query_resource(self, op: Operation, resource: str) -> list[Veto]:
         vetoes: list[Veto] = []
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_request_offline"):
             value = self.call(
                 handler, "rcm_request_offline", op, resource=resource, query=True, force=op.force
             )
@@ -315,7 +327,7 @@ class Coordinator:
 
     def _offline_resource(self, op: Operation, resource: str) -> None:
         assert op.id is not None
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_request_offline"):
             seq = self.store.step(op.id, "offline", handler, resource, "started")
             failpoint("offline.step")
             try:
@@ -411,7 +423,7 @@ class Coordinator:
 
     def _remove_phase(self, op: Operation, resources: list[str]) -> None:
         for resource in resources:
-            for handler in self.handlers_for(resource):
+            for handler in self.handlers_for(resource, "rcm_notify_remove"):
                 try:
                     self.call(handler, "rcm_notify_remove", op, resource=resource, surprise=False)
                 except HandlerError as e:
@@ -451,7 +463,7 @@ class Coordinator:
         failures: list[str] = []
         for resource in op.resources:
             self.store.clear_removed(resource)
-            for handler in self.handlers_for(resource):
+            for handler in self.handlers_for(resource, "rcm_notify_online"):
                 try:
                     self.call(handler, "rcm_notify_online", op, resource=resource)
                     self.store.step(op.id, "online", handler, resource, "done")
@@ -481,11 +493,11 @@ class Coordinator:
 
     def dependent_online(self, op: Operation | None, resource: str) -> None:
         self.store.clear_removed(resource)
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_notify_online"):
             self.call(handler, "rcm_notify_online", op, resource=resource)
 
     def dependent_remove(self, op: Operation | None, resource: str, surprise: bool) -> None:
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_notify_remove"):
             self.call(handler, "rcm_notify_remove", op, resource=resource, surprise=surprise)
         self.store.mark_removed(resource, op.id if op else None)
 
@@ -519,7 +531,7 @@ class Coordinator:
             return
         log.warning("surprise removal of %s", resource)
         self.store.mark_removed(resource, None)
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_notify_remove"):
             try:
                 self.call(handler, "rcm_notify_remove", None, resource=resource, surprise=True)
             except HandlerError as e:
@@ -529,7 +541,7 @@ class Coordinator:
         log.info("%s appeared", resource)
         self.store.clear_removed(resource)
         self.refresh_registrations()
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_notify_online"):
             try:
                 self.call(handler, "rcm_notify_online", None, resource=resource)
             except HandlerError as e:

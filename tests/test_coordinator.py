@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from enginekit import Recorder, SlotBackend, SlotPlugin, make_slots, read_log
 
+from rcm import hookimpl
 from rcm.coordinator import Coordinator
 from rcm.errors import OperationFenced
 from rcm.model import Action, Impact, Outcome, Veto
@@ -237,3 +238,65 @@ def test_unknown_ap_and_concurrent_admission_is_thread_safe(tmp_path, logf):
     admitted = [o for o in ops if not hasattr(o, "outcome")]
     results = [o for o in ops if hasattr(o, "outcome")]
     assert len(admitted) == 1 and all(r.outcome is Outcome.BUSY for r in results)
+
+
+# -- the order implementations run in: pluggy's, tryfirst/trylast honoured --------
+class First(Recorder):
+    """A Recorder whose offline request is marked tryfirst."""
+
+    @hookimpl(tryfirst=True)
+    def rcm_request_offline(self, ctx, resource, query, force):
+        return super().rcm_request_offline(ctx, resource, query, force)
+
+
+class Last(Recorder):
+    """A Recorder whose offline request is marked trylast."""
+
+    @hookimpl(trylast=True)
+    def rcm_request_offline(self, ctx, resource, query, force):
+        return super().rcm_request_offline(ctx, resource, query, force)
+
+
+def test_handlers_run_in_name_order_whatever_order_they_are_registered_in(tmp_path, logf):
+    c = build(tmp_path, {"b": Recorder(logf, [DEV]), "a": Recorder(logf, [DEV])})
+    assert c.implementers("rcm_request_offline") == ["a", "b"]
+    assert c.change_state(Action.UNCONFIGURE, "slot:s1", force=False).outcome is Outcome.DONE
+    assert [x[:2] for x in read_log(logf)] == [
+        ["a", "query"],
+        ["b", "query"],
+        ["a", "offline"],
+        ["b", "offline"],
+        ["a", "remove"],
+        ["b", "remove"],
+    ]
+
+
+def test_tryfirst_and_trylast_order_query_and_offline_rollback_reverses_completion(tmp_path, logf):
+    handlers = {"a": Last(logf, [DEV]), "m": Recorder(logf, [DEV]), "z": First(logf, [DEV])}
+    c = build(tmp_path, handlers, fail_disconnect=True)
+    assert c.implementers("rcm_request_offline") == ["z", "m", "a"]
+    assert c.implementers("rcm_notify_online") == ["a", "m", "z"]  # unmarked: name order
+    r = c.change_state(Action.UNCONFIGURE, "slot:s1", force=False)
+    assert r.outcome is Outcome.FAILED and r.rolled_back
+    assert [x[:2] for x in read_log(logf)] == [
+        ["z", "query"],
+        ["m", "query"],
+        ["a", "query"],
+        ["z", "offline"],
+        ["m", "offline"],
+        ["a", "offline"],
+        ["a", "online"],
+        ["m", "online"],
+        ["z", "online"],
+    ]
+
+
+def test_a_tryfirst_veto_does_not_stop_the_others_being_asked(tmp_path, logf):
+    c = build(
+        tmp_path,
+        {"a": Recorder(logf, [DEV], veto="a needs it"), "z": First(logf, [DEV], veto="z too")},
+    )
+    r = c.change_state(Action.UNCONFIGURE, "slot:s1", force=False)
+    assert r.outcome is Outcome.VETOED
+    assert [(v.handler, v.reason) for v in r.vetoes] == [("z", "z too"), ("a", "a needs it")]
+    assert [x[:2] for x in read_log(logf)] == [["z", "query"], ["a", "query"]]
