@@ -17,6 +17,7 @@ and ``trylast`` moving an implementation to the front or the back.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import os
@@ -70,6 +71,11 @@ class RcmPluginManager(pluggy.PluginManager):
         self._registering = name or self.get_canonical_name(plugin)
         try:
             return super().register(plugin, name)
+        except PluginRefused:
+            raise
+        except pluggy.PluginValidationError as e:  # e.g. an argument the hook lacks
+            detail = "; ".join(str(e).splitlines()[1:]) or str(e)
+            raise PluginRefused(plugin, f"plugin {self._registering!r}: {detail}") from None
         finally:
             self._registering = ""
 
@@ -99,11 +105,21 @@ class RcmPluginManager(pluggy.PluginManager):
         return opts
 
     def check_pending(self) -> None:
-        """pluggy's check for implementations of hooks that do not exist, as one line."""
-        try:
-            super().check_pending()
-        except pluggy.PluginValidationError as e:
-            raise PluginRefused(e.plugin, str(e)) from None
+        """Refuse an implementation of a hook that does not exist (a misspelling),
+        naming the plugin and the hook it was probably meant to be."""
+        for hook, caller in vars(self.hook).items():
+            if caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if not impl.optionalhook:
+                    near = difflib.get_close_matches(hook, self._specs(), n=1)
+                    hint = f"; did you mean {near[0]}?" if near else ""
+                    raise PluginRefused(
+                        impl.plugin, f"plugin {impl.plugin_name!r}: unknown hook {hook!r}{hint}"
+                    )
+
+    def _specs(self) -> list[str]:
+        return sorted(n for n, c in vars(self.hook).items() if c.has_spec())
 
 
 def _module_paths(module: str) -> list[Path]:

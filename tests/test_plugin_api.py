@@ -4,13 +4,17 @@ and the test harness (rcm.testing) with the example plugin."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pluggy
 import pytest
@@ -473,3 +477,65 @@ def test_restart_recovers_and_keeps_the_store(tmp_path: Path) -> None:
 def test_a_veto_with_impact_given_as_a_string_still_blocks(tmp_path: Path) -> None:
     with Harness(tmp_path, {"a": Consumer([DEV], veto=Veto("root fs", "system"))}) as h:
         assert h.detach("slot:s1", force=True).outcome is Outcome.VETOED
+
+
+# -- the contract and its page -------------------------------------------------------
+def _hook_reference() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "hook_reference", REPO / "scripts" / "hook_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+HOOKS_PAGE = REPO / "docs" / "hooks.md"
+NOT_HOOKS = {
+    "rcm_net": "the network plugin's package",
+    "rcm_ipmp": "the IPMP plugin's package",
+    "rcm_toml": "Paths.rcm_toml",
+    "rcm_request_ofline": "the misspelling the page shows being refused",
+}
+
+
+def test_the_hook_reference_is_rendered_from_the_hookspecs() -> None:
+    """docs/hooks.md's hook reference is the docstrings of rcm/hookspecs.py,
+    as `python scripts/hook_reference.py` writes it."""
+    from rcm import hookspecs
+
+    reference = _hook_reference()
+    page = HOOKS_PAGE.read_text()
+    assert reference.current_section(page) == reference.render(hookspecs), (
+        "docs/hooks.md is stale: run python scripts/hook_reference.py"
+    )
+
+
+def test_every_hook_states_when_arguments_returns_raising_and_order() -> None:
+    from rcm import hookspecs
+
+    for name, fn in _hook_reference().hooks(hookspecs):
+        doc = inspect.cleandoc(fn.__doc__ or "")
+        for label in ("When:", "Arguments:", "Returns:", "Raising:", "Order:"):
+            assert f"\n{label} " in doc, f"{name}: no {label!r} paragraph"
+    assert {name for name, _ in _hook_reference().hooks(hookspecs)} == HOOK_NAMES
+
+
+def test_the_hooks_page_names_no_hook_that_does_not_exist() -> None:
+    named = set(re.findall(r"\brcm_[a-z_]+", HOOKS_PAGE.read_text()))
+    assert named - HOOK_NAMES - set(NOT_HOOKS) == set()
+    assert HOOK_NAMES <= named
+
+
+def test_a_configuration_summary_is_accepted(tmp_path: Path) -> None:
+    """rcm_configure may return a one-line summary (for rcmd --check-config)."""
+
+    class Summarising(Consumer):
+        @hookimpl
+        def rcm_configure(self, ctx):
+            return "1 device protected"
+
+    with Harness(tmp_path, {"s": Summarising([DEV])}) as h:
+        configure = h.calls.of(handler="s", hook="rcm_configure")
+        assert [c.result for c in configure] == ["1 device protected"]
+        assert h.detach("slot:s1").outcome is Outcome.DONE
