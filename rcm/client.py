@@ -12,9 +12,9 @@ import socket
 from typing import Any
 
 from rcm.errors import RcmError
-from rcm.model import Action, Result
+from rcm.model import Action, Listing, Result
 from rcm.paths import Paths
-from rcm.service import Listing, Service
+from rcm.service import Service
 
 
 class RemoteService:

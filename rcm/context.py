@@ -15,14 +15,47 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rcm.errors import OperationFenced
 from rcm.model import Event, Veto
 
 if TYPE_CHECKING:
-    from rcm.coordinator import Coordinator, Operation
-    from rcm.store import HandlerStore
+    from rcm.paths import Paths
+    from rcm.store import HandlerStore, Store
+
+
+class OperationState(Protocol):
+    """What a context reads and writes of the operation its call belongs to."""
+
+    id: int | None
+    messages: list[str]
+
+
+class Engine(Protocol):
+    """What a context asks of the engine (:class:`rcm.coordinator.Coordinator`).
+
+    The operation a context hands back is the object the engine gave it,
+    unchanged, hence ``Any``: only the engine knows its type.
+    """
+
+    paths: Paths
+    settings: dict[str, Any]
+    store: Store
+
+    def dependent_offline(self, op: Any, resource: str, query: bool, force: bool) -> list[Veto]: ...
+
+    def dependent_online(self, op: Any, resource: str) -> None: ...
+
+    def dependent_remove(self, op: Any, resource: str, surprise: bool) -> None: ...
+
+    def resource_added(self, resource: str) -> None: ...
+
+    def resource_removed(self, resource: str) -> None: ...
+
+    def post_event(self, event: Event) -> None: ...
+
+    def refresh_registrations(self) -> None: ...
 
 
 class HandlerContext:
@@ -30,9 +63,9 @@ class HandlerContext:
 
     def __init__(
         self,
-        coordinator: Coordinator,
+        coordinator: Engine,
         handler: str,
-        operation: Operation | None,
+        operation: OperationState | None,
     ) -> None:
         self._coordinator = coordinator
         self._operation = operation

@@ -41,6 +41,7 @@ from rcm.model import (
     ApInfo,
     Event,
     Impact,
+    Listing,
     Outcome,
     Result,
     Usage,
@@ -49,7 +50,6 @@ from rcm.model import (
 from rcm.paths import Paths
 from rcm.protocols import ApBackend
 from rcm.runner import HandlerRunner
-from rcm.service import Listing
 from rcm.settings import handler_timeout, load_settings
 from rcm.store import Store
 
@@ -285,7 +285,7 @@ class Coordinator:
             return Result(Outcome.NO_SUCH_AP, ap_id, f"Attachment point not found: {ap_id}")
         op = Operation(next(self._tokens), ap_id, action, force, list(ap.resources), query_only)
         try:
-            self.locks.acquire([ap_id, *op.resources], op.token, op.description)
+            self.locks.acquire([ap_id, *op.resources], op)
         except BusyError as e:
             return Result(Outcome.BUSY, ap_id, str(e))
         return op
@@ -478,7 +478,7 @@ class Coordinator:
         if op is None:
             raise RcmError(f"{resource}: request_offline is only possible within an operation")
         try:
-            self.locks.acquire([resource], op.token, op.description)
+            self.locks.acquire([resource], op)
         except BusyError as e:
             if query:
                 veto = Veto(str(e), Impact.SYSTEM, resource, "rcm")

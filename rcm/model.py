@@ -114,6 +114,31 @@ class ApInfo:
         )
 
 
+@dataclass
+class Listing:
+    """The answer to ``cfgadm -l``: aps in order, usage lines per ap_id when
+    verbose, and the requested ap_ids that do not exist."""
+
+    aps: list[ApInfo]
+    usage: dict[str, list[Usage]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "aps": [a.to_dict() for a in self.aps],
+            "usage": {k: [asdict(u) for u in v] for k, v in self.usage.items()},
+            "missing": list(self.missing),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Listing:
+        return cls(
+            [ApInfo.from_dict(a) for a in d["aps"]],
+            {k: [Usage(**u) for u in v] for k, v in d.get("usage", {}).items()},
+            list(d.get("missing", [])),
+        )
+
+
 class Action(StrEnum):
     """cfgadm's state-change functions (``-c``)."""
 

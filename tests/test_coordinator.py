@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from enginekit import Recorder, SlotBackend, SlotPlugin, make_slots, read_log
 
 from rcm import hookimpl
 from rcm.coordinator import Coordinator
-from rcm.errors import OperationFenced
+from rcm.errors import BusyError, OperationFenced
+from rcm.locks import LockTable
 from rcm.model import Action, Impact, Outcome, Veto
 from rcm.paths import Paths
 from rcm.plugins import make_plugin_manager
@@ -148,27 +150,75 @@ def test_busy_resource_fails_at_once(tmp_path, logf):
     op = c.admit(Action.UNCONFIGURE, "slot:s1", False)
     r = c.change_state(Action.CONFIGURE, "slot:s1", False)
     assert r.outcome is Outcome.BUSY
-    assert "Resource is busy" in r.message and "unconfigure slot:s1" in r.message
+    assert r.message == (
+        "Resource is busy: slot:s1 is in use by unconfigure slot:s1 (still asking its handlers)"
+    )
     assert c.run(op).outcome is Outcome.DONE
     assert c.change_state(Action.CONFIGURE, "slot:s1", False).outcome is Outcome.DONE
 
 
-def test_descendant_and_ancestor_conflict(tmp_path):
-    from rcm.errors import BusyError
-    from rcm.locks import LockTable
+class Holding(Recorder):
+    """Stops in its offline call until told to go on."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.inside = threading.Event()
+        self.go_on = threading.Event()
+
+    @hookimpl
+    def rcm_request_offline(self, ctx, resource, query, force):
+        if not query:
+            self.inside.set()
+            self.go_on.wait(10)
+        return super().rcm_request_offline(ctx, resource, query, force)
+
+
+def test_busy_names_the_operation_by_its_journal_id(tmp_path, logf):
+    """The admin sees journal ids (recovery reports, logs), never the
+    in-memory token the lock table tells operations apart by."""
+    holding = Holding(logf, [DEV])
+    c = build(tmp_path, {"a": holding})
+    c.admit(Action.UNCONFIGURE, "slot:s2", False)  # takes a token, no journal id
+    op = c.admit(Action.UNCONFIGURE, "slot:s1", False)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(c.run(op)))
+    worker.start()
+    try:
+        assert holding.inside.wait(10)
+        assert op.id is not None and op.id != op.token
+        r = c.change_state(Action.CONFIGURE, "slot:s1", False)
+        assert r.outcome is Outcome.BUSY
+        assert r.message == (
+            f"Resource is busy: slot:s1 is in use by unconfigure slot:s1 (operation {op.id})"
+        )
+    finally:
+        holding.go_on.set()
+        worker.join(10)
+    assert [r.outcome for r in results] == [Outcome.DONE]
+
+
+@dataclass
+class Held:
+    token: int
+    id: int | None = None
+    description: str = "an operation"
+
+
+def test_descendant_and_ancestor_conflict(tmp_path):
     t = LockTable()
-    t.acquire(["/devices/pci0/0000:03.0"], 1, "op1")
+    one, two, three = Held(1), Held(2), Held(3)
+    t.acquire(["/devices/pci0/0000:03.0"], one)
     with pytest.raises(BusyError):
-        t.acquire(["/devices/pci0/0000:03.0/net/eth1"], 2, "op2")
+        t.acquire(["/devices/pci0/0000:03.0/net/eth1"], two)
     with pytest.raises(BusyError):
-        t.acquire(["/devices/pci0"], 2, "op2")
-    t.acquire(["/devices/pci0/0000:03.01"], 2, "op2")  # a sibling, not a descendant
+        t.acquire(["/devices/pci0"], two)
+    t.acquire(["/devices/pci0/0000:03.01"], two)  # a sibling, not a descendant
     t.release(1)
     with pytest.raises(BusyError):
-        t.acquire(["/devices/pci0"], 3, "op3")  # op2 still holds a descendant
+        t.acquire(["/devices/pci0"], three)  # two still holds a descendant
+    assert t.holder("/devices/pci0") is two
     t.release(2)
-    t.acquire(["/devices/pci0"], 3, "op3")
+    t.acquire(["/devices/pci0"], three)
 
 
 def test_dependents_go_offline_first_and_come_back_first(tmp_path, logf):
