@@ -28,6 +28,12 @@ from .topology import Lab, LabError, raise_on_signals, wait_until
 PROG = "rcm-lab-demo"
 V4_10, V6_10 = "192.0.2.10/24", "2001:db8::10/64"
 V4_11, V6_11 = "192.0.2.11/24", "2001:db8::11/64"
+ROLES = {
+    "host": "runs rcmd; nic0 and nic1 are its NICs, in IPMP group g",
+    "switch": "a bridge joining the host's NICs and the client",
+    "client": "talks TCP to the host's data addresses",
+    "holding": "where an unconfigured (or pulled) NIC waits",
+}
 
 
 def say(text: str = "") -> None:
@@ -139,16 +145,17 @@ class Demo:
         took = time.monotonic() - t0
         which = " and ".join(cidrs)
         if ok:
-            say(f"    {which} on {nic} after {took:.2f} s")
+            say(f"    {which} are on {nic} (waited {took:.2f} s)")
         else:
-            say(f"    !! {which} not on {nic} after {timeout:g} s")
+            say(f"    !! {which} are still not on {nic} after {timeout:g} s")
 
     # -- the walk-through -------------------------------------------------
     def show_lab(self) -> None:
         lab = self.lab
         self.heading("the lab")
+        say("  network namespaces, made for this run and removed at the end:")
         for role, name in lab.ns.items():
-            say(f"  {role:8} namespace {name}")
+            say(f"  {role:8} {name:28} {ROLES.get(role, '')}")
         say(f"  configuration in {lab.config_dir}:")
         for path in sorted(lab.config_dir.rglob("*.toml")):
             say(

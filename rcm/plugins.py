@@ -43,11 +43,8 @@ class PluginRefused(RcmError, pluggy.PluginValidationError):
 
     Also a :class:`pluggy.PluginValidationError`, so that code catching
     pluggy's error still does; as an :class:`RcmError` it reaches the admin
-    as one line, without a traceback.
+    as one line, without a traceback.  Raised as ``PluginRefused(plugin, message)``.
     """
-
-    def __init__(self, plugin: object, message: str) -> None:
-        super().__init__(plugin, message)
 
 
 class RcmPluginManager(pluggy.PluginManager):
