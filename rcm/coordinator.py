@@ -77,6 +77,11 @@ class Operation:
         return f"{self.action.value} {self.ap_id}"
 
 
+def _is_pattern(name: str) -> bool:
+    """A registered name with fnmatch wildcards stands for many resources."""
+    return any(c in name for c in "*?[")
+
+
 def _as_veto(value: Any, handler: str, resource: str) -> Veto | None:
     if value is None or value is False:
         return None
@@ -212,6 +217,24 @@ class Coordinator:
             for h, patterns in sorted(self._registry.items())
             if any(p == resource or fnmatchcase(resource, p) for p in patterns)
         ]
+
+    def registered_names(self, prefix: str = "") -> list[str]:
+        """Every resource some handler registered by its exact name (glob
+        patterns left out) that starts with ``prefix``: sorted, each once.
+
+        Explicit names are how a handler says "this may exist" about a
+        resource that is absent now; an ap backend lists them as empty
+        receptacles.
+        """
+        registry = self._registry  # replaced whole by refresh_registrations
+        return sorted(
+            {
+                name
+                for names in registry.values()
+                for name in names
+                if name.startswith(prefix) and not _is_pattern(name)
+            }
+        )
 
     # -- listing ---------------------------------------------------------------
     def _backend_for(self, ap_id: str) -> tuple[str, ApBackend] | None:

@@ -20,9 +20,12 @@ import ipaddress
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rcm_netkit.announce import Announcer
+from rcm_netkit.names import RESOURCE_PREFIX, LinkEvent, NetResource
 from rcm_netkit.netlink import Address, Link, Netlink, NetlinkError
 from rcm_netkit.sysctl import prepare_member
 
@@ -30,10 +33,12 @@ from rcm import hookimpl
 from rcm.context import HandlerContext
 from rcm.model import Event, Impact, Veto
 
-from .config import IPInterface, IpmpConfig, load_config
+from .config import GROUPS_FILE, INTERFACES_DIR, IPInterface, IpmpConfig, load_config
 from .placement import Plan, failover_messages, failover_report, plan_group
 
 CARRIER_WAIT = 3.0  # seconds a NIC just brought up may take to show carrier
+MOVED_LISTED = 8  # addresses named in one "moving addresses" line; the rest are counted
+SUMMARY_LISTED = 8  # NIC or group names named in the configuration summary
 
 
 @dataclass
@@ -56,7 +61,71 @@ class World:
 
 
 def _ifname(resource: str) -> str | None:
-    return resource[4:] if resource.startswith("net/") and len(resource) > 4 else None
+    """The NIC a resource names, or None: not ours to answer for."""
+    nic = NetResource.parse(resource)
+    return nic.ifname if nic is not None else None
+
+
+def in_order(addresses: Iterable[str | IPInterface]) -> list[str]:
+    """Addresses as every message prints them: IPv4 first, then IPv6, each in
+    numeric order (``192.0.2.9/24`` before ``192.0.2.10/24``), so the same
+    state always reads the same."""
+    parsed = [ipaddress.ip_interface(a) for a in addresses]
+    parsed.sort(key=lambda i: (i.version, int(i.ip), i.network.prefixlen))
+    return [str(i) for i in parsed]
+
+
+def listed(addresses: Iterable[str | IPInterface], limit: int = MOVED_LISTED) -> str:
+    """``a, b, c``, in order; past ``limit`` the rest are counted, not named."""
+    ordered = in_order(addresses)
+    if len(ordered) <= limit:
+        return ", ".join(ordered)
+    return f"{', '.join(ordered[:limit])} and {len(ordered) - limit} more"
+
+
+def moved_messages(plan: Plan, config: IpmpConfig) -> list[str]:
+    """What a planned detach moved: one line per NIC the addresses left (and
+    per NIC they went to), in the words Solaris' IPMP used::
+
+        moving addresses from nic0 to nic1: 192.0.2.10/24, 2001:db8::10/64
+
+    A move from no NIC (its home was missing) is reported from its home.
+    """
+    by_pair: dict[tuple[str, str], list[IPInterface]] = defaultdict(list)
+    for move in plan.moves:
+        src = move.src or config.home_of(move.address) or "(nowhere)"
+        by_pair[(src, move.dst)].append(move.address)
+    return [
+        f"moving addresses from {src} to {dst}: {listed(addresses)}"
+        for (src, dst), addresses in sorted(by_pair.items())
+    ]
+
+
+def _names(names: list[str]) -> str:
+    shown = names[:SUMMARY_LISTED]
+    more = f", … {len(names) - len(shown)} more" if len(names) > len(shown) else ""
+    return f"({', '.join(shown)}{more})"
+
+
+def config_summary(handler: str, config: IpmpConfig, config_dir: Path) -> str:
+    """One line saying what the configuration read held (``rcmd --check-config``)."""
+    folder = config_dir / INTERFACES_DIR
+    nics = sorted(config.interfaces)
+    if nics:
+        files = "file" if len(nics) == 1 else "files"
+        read = f"{len(nics)} interface {files} {_names(nics)} in {folder}"
+    else:
+        read = f"no interface files in {folder}"
+    groups_file = config_dir / GROUPS_FILE
+    groups = sorted(config.groups)
+    if groups:
+        word = "group" if len(groups) == 1 else "groups"
+        read += f", {len(groups)} {word} {_names(groups)} from {groups_file}"
+    elif groups_file.exists():
+        read += f", no groups in {groups_file}"
+    else:
+        read += f", no groups (no {groups_file})"
+    return f"{handler}: {read}"
 
 
 class IpmpHandler:
@@ -99,19 +168,19 @@ class IpmpHandler:
         }
 
     def _foreign(self, world: World, name: str) -> list[str]:
-        """Global addresses on ``name`` that are not ours: someone else's."""
-        return [
+        """Global addresses on ``name`` that are not ours: someone else's (in order)."""
+        return in_order(
             a.cidr
             for a in world.addrs.get(name, [])
             if a.scope == "global" and not self.config.owns(a.address)
-        ]
+        )
 
     def _group_here(self, world: World, name: str, group: str) -> list[str]:
-        """Data addresses of ``group`` that ``name`` hosts now."""
+        """Data addresses of ``group`` that ``name`` hosts now (in order)."""
         mine = {a.ip for a, _home in self.config.data_addresses(group)}
-        return [
+        return in_order(
             a.cidr for a in world.addrs.get(name, []) if ipaddress.ip_address(a.address) in mine
-        ]
+        )
 
     # -- acting ------------------------------------------------------------------
     def _setup(self, name: str, world: World) -> None:
@@ -219,13 +288,17 @@ class IpmpHandler:
 
     # -- hooks -------------------------------------------------------------------
     @hookimpl
-    def rcm_configure(self, ctx: HandlerContext) -> None:
+    def rcm_configure(self, ctx: HandlerContext) -> str:
         self.config = load_config(ctx.config_dir)
+        return config_summary(ctx.name, self.config, ctx.config_dir)
 
     @hookimpl
     def rcm_register(self, ctx: HandlerContext) -> list[str]:
-        # Every NIC: a NIC in no group that carries addresses is vetoed too.
-        return ["net/*"]
+        # Every NIC (a NIC in no group that carries addresses is vetoed too),
+        # and each configured NIC by name: present or not, it is expected (the
+        # net plugin shows an absent one as an empty receptacle).
+        configured = [str(NetResource(n)) for n in sorted(self.config.interfaces)]
+        return [RESOURCE_PREFIX + "*", *configured]
 
     @hookimpl
     def rcm_get_info(self, ctx: HandlerContext, resource: str) -> str | None:
@@ -251,16 +324,15 @@ class IpmpHandler:
                 here = self._group_here(world, name, nic.group)
                 role = " (standby)" if nic.standby else ""
                 if here:
-                    listed = ", ".join(here)
                     group = f"IPMP group {nic.group}{role}"
-                    parts.append(f"{name}: hosts data addresses {listed} of {group}")
+                    parts.append(f"{name}: hosts data addresses {', '.join(here)} of {group}")
                 else:
                     parts.append(
                         f"{name}: member of IPMP group {nic.group}{role}, hosts no data addresses"
                     )
         elif nic is not None and nic.addresses:
-            listed = ", ".join(map(str, nic.addresses))
-            parts.append(f"{name}: configured addresses {listed} (in no IPMP group)")
+            configured = ", ".join(in_order(nic.addresses))
+            parts.append(f"{name}: configured addresses {configured} (in no IPMP group)")
         foreign = self._foreign(world, name)
         if foreign:
             parts.append(f"{name}: carries {', '.join(foreign)} (not managed by rcm)")
@@ -284,10 +356,12 @@ class IpmpHandler:
         offline = self._offline(ctx)
         if group:
             plan, usable = self._reconcile_group(ctx, group, world, offline)
-            stranded = [str(u.address) for u in plan.unhosted if u.src == name]
+            for line in moved_messages(plan, self.config):
+                ctx.message(line)
+            stranded = [u.address for u in plan.unhosted if u.src == name]
             if stranded:
                 ctx.message(
-                    f"{name}: {', '.join(stranded)} of IPMP group {group} couldn't move; no"
+                    f"{name}: {listed(stranded)} of IPMP group {group} couldn't move; no"
                     " alternative interface (recorded: they return with the next member)"
                 )
         nic = self.config.interfaces.get(name)
@@ -306,7 +380,7 @@ class IpmpHandler:
             ours = [
                 a.cidr for a in world.addrs.get(name, []) if nic and self.config.owns(a.address)
             ]
-            carried = ours + foreign
+            carried = in_order(ours + foreign)
             if carried:
                 return Veto(
                     f"{name} is in no IPMP group and carries {', '.join(carried)}: detaching it"
@@ -369,15 +443,14 @@ class IpmpHandler:
     @hookimpl
     def rcm_notify_event(self, ctx: HandlerContext, event: Event) -> None:
         """Carrier or admin state of a member changed: fail over or back."""
-        if event.source != "netlink":
+        link = LinkEvent.from_event(event)
+        if link is None:
             return
-        name = event.get("IFNAME")
+        name = link.ifname
         group = self.config.group_of(name)
         if not group:
             return
-        usable_now = (
-            event.get("EVENT") == "new" and event.get("UP") == "1" and event.get("CARRIER") == "1"
-        )
+        usable_now = link.usable
         if self._usable_seen.get(name) == usable_now:
             return
         self._usable_seen[name] = usable_now
