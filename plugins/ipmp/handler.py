@@ -89,14 +89,17 @@ def moved_messages(plan: Plan, config: IpmpConfig) -> list[str]:
 
         moving addresses from nic0 to nic1: 192.0.2.10/24, 2001:db8::10/64
 
-    A move from no NIC (its home was missing) is reported from its home.
+    An address that was on no NIC is reported as moving from its home (a
+    NIC that is missing), or as restored when it goes to its home.
     """
     by_pair: dict[tuple[str, str], list[IPInterface]] = defaultdict(list)
     for move in plan.moves:
-        src = move.src or config.home_of(move.address) or "(nowhere)"
+        src = move.src or config.home_of(move.address) or move.dst
         by_pair[(src, move.dst)].append(move.address)
     return [
         f"moving addresses from {src} to {dst}: {listed(addresses)}"
+        if src != dst
+        else f"restoring addresses on {dst}: {listed(addresses)}"
         for (src, dst), addresses in sorted(by_pair.items())
     ]
 
