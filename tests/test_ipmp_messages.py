@@ -80,19 +80,19 @@ def test_a_detach_says_what_moved_one_line_per_nic() -> None:
 
 
 def test_the_summary_says_what_was_read(tmp_path: Path) -> None:
-    empty = config_summary("ipmp", load_config(tmp_path), tmp_path)
+    empty = config_summary(load_config(tmp_path), tmp_path)
     assert empty == (
-        f"ipmp: no interface files in {tmp_path}/interfaces, no groups (no {tmp_path}/ipmp.toml)"
+        f"no interface files in {tmp_path}/interfaces, no groups (no {tmp_path}/ipmp.toml)"
     )
     (tmp_path / "ipmp.toml").write_text("")
     (tmp_path / "interfaces").mkdir()
     (tmp_path / "interfaces" / "nic0.toml").write_text("")
-    one = config_summary("ipmp", load_config(tmp_path), tmp_path)
+    one = config_summary(load_config(tmp_path), tmp_path)
     assert one == (
-        f"ipmp: 1 interface file (nic0) in {tmp_path}/interfaces, no groups in {tmp_path}/ipmp.toml"
+        f"1 interface file (nic0) in {tmp_path}/interfaces, no groups in {tmp_path}/ipmp.toml"
     )
     for n in range(1, 12):
         (tmp_path / "interfaces" / f"nic{n}.toml").write_text("")
-    many = config_summary("ipmp", load_config(tmp_path), tmp_path)
-    assert many.startswith("ipmp: 12 interface files (nic0, nic1, nic10, nic11, nic2, nic3,")
+    many = config_summary(load_config(tmp_path), tmp_path)
+    assert many.startswith("12 interface files (nic0, nic1, nic10, nic11, nic2, nic3,")
     assert ", … 4 more) in " in many

@@ -64,7 +64,8 @@ def test_a_bad_net_section_is_one_line(tmp_path: Path, toml: str, key: str, faul
 
 
 def test_configure_says_what_it_read(tmp_path: Path) -> None:
-    """rcm_configure's one-line summaries (shown by rcmd --check-config)."""
+    """rcm_configure's one-line summaries (rcmd --check-config shows each after the
+    handler's name)."""
     net, ipmp = NetPlugin(), IpmpHandler()
     files = {
         "ipmp.toml": "[groups.g]\n",
@@ -79,7 +80,7 @@ def test_configure_says_what_it_read(tmp_path: Path) -> None:
         }
     etc = tmp_path / "etc"
     assert said == {
-        "net": "net: holding namespace rcm-holding",
-        "ipmp": f"ipmp: 2 interface files (nic0, nic1) in {etc}/interfaces,"
+        "net": "holding namespace rcm-holding",
+        "ipmp": f"2 interface files (nic0, nic1) in {etc}/interfaces,"
         f" 1 group (g) from {etc}/ipmp.toml",
     }

@@ -110,8 +110,9 @@ def _names(names: list[str]) -> str:
     return f"({', '.join(shown)}{more})"
 
 
-def config_summary(handler: str, config: IpmpConfig, config_dir: Path) -> str:
-    """One line saying what the configuration read held (``rcmd --check-config``)."""
+def config_summary(config: IpmpConfig, config_dir: Path) -> str:
+    """What the configuration read held, in one line for ``rcmd --check-config``
+    (which prefixes the handler's name)."""
     folder = config_dir / INTERFACES_DIR
     nics = sorted(config.interfaces)
     if nics:
@@ -128,7 +129,7 @@ def config_summary(handler: str, config: IpmpConfig, config_dir: Path) -> str:
         read += f", no groups in {groups_file}"
     else:
         read += f", no groups (no {groups_file})"
-    return f"{handler}: {read}"
+    return read
 
 
 class IpmpHandler:
@@ -293,7 +294,7 @@ class IpmpHandler:
     @hookimpl
     def rcm_configure(self, ctx: HandlerContext) -> str:
         self.config = load_config(ctx.config_dir)
-        return config_summary(ctx.name, self.config, ctx.config_dir)
+        return config_summary(self.config, ctx.config_dir)
 
     @hookimpl
     def rcm_register(self, ctx: HandlerContext) -> list[str]:

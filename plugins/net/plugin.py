@@ -54,7 +54,7 @@ class NetPlugin:
                 f"{holding!r} is not a namespace name (letters, digits, '_', '-', '.'; 1-64)",
             )
         self.holding = holding
-        return f"{ctx.name}: holding namespace {holding}"
+        return f"holding namespace {holding}"  # rcmd --check-config names the plugin
 
     @hookimpl
     def rcm_ap_backends(self, ctx: HandlerContext) -> list[NetApBackend]:
