@@ -1,7 +1,9 @@
 """The coordinator: registry, locks, the phase runner, rollback and the journal.
 
-It knows nothing about networks.  A detach of an attachment point is a
-transaction over the resources its occupant carries::
+It knows no device class and no kind of resource: attachment points, the
+resource names their occupants carry and who consumes them all come from
+plugins.  A detach of an attachment point is a transaction over the resources
+its occupant carries::
 
     query     every handler of every resource: collect ALL vetoes
        |         system veto -> refused;  data veto -> refused unless forced
