@@ -84,3 +84,36 @@ def test_configure_says_what_it_read(tmp_path: Path) -> None:
         "ipmp": f"2 interface files (nic0, nic1) in {etc}/interfaces,"
         f" 1 group (g) from {etc}/ipmp.toml",
     }
+
+
+DOCUMENTED = [
+    # (rcm.toml, the line docs/configuration.md shows for it)
+    ("[handlers]\ntimout = 3\n", "handlers.timout: unknown key (known: timeout)"),
+    ("handlers = 3\n", "handlers: must be a table, e.g. [handlers]"),
+    ("[daemon]\n", "daemon: unknown table (known: handlers, plugins, udev)"),
+    (
+        '[netns]\nholding = "h"\n',
+        "netns: this table has moved: write [plugins.net] instead (same keys)",
+    ),
+    ("[handlers]\ntimeout = 0\n", "handlers.timeout: must be a positive number of seconds, not 0"),
+    (
+        "[udev]\nreceive_buffer = 100\n",
+        "udev.receive_buffer: must be an integer >= 4096 bytes, not 100",
+    ),
+    (
+        '[plugins.net]\nholding = "a/b"\n',
+        "plugins.net.holding: 'a/b' is not a namespace name (letters, digits, '_', '-', '.'; 1-64)",
+    ),
+    ('[plugins.net]\nholdng = "x"\n', "plugins.net.holdng: unknown key (known: holding)"),
+]
+
+
+@pytest.mark.parametrize(("toml", "line"), DOCUMENTED)
+def test_the_documented_rcm_toml_errors_are_what_rcm_says(
+    tmp_path: Path, toml: str, line: str
+) -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    assert f"/etc/rcm/rcm.toml: {line}\n" in docs
+    with pytest.raises(ConfigError) as caught:
+        Harness(tmp_path, {"net": NetPlugin()}, rcm_toml=toml)
+    assert str(caught.value) == f"{tmp_path / 'etc' / 'rcm.toml'}: {line}"
