@@ -128,9 +128,9 @@ class HandlerContext:
         asks here (e.g. ``ctx.registered_resources("net/")``) instead of
         reading another handler's configuration.
 
-        Read-only and cheap: an ap backend may keep the context that
-        ``rcm_ap_backends`` gave it and ask on every listing; the answer
-        follows each re-registration.
+        Read-only and cheap, and never fenced (it changes nothing): an ap
+        backend may keep the context that ``rcm_ap_backends`` gave it and ask
+        on every listing; the answer follows each re-registration.
         """
         return self._coordinator.registered_names(prefix)
 
