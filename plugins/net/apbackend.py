@@ -53,16 +53,12 @@ class NetApBackend:
             return {}
         try:
             with Netlink(self.holding) as nl:
-                return {link.name: link for link in nl.links() if link.name != "lo"}
+                return _nics(nl.links())
         except NetlinkError:
             return {}
 
     def _host_links(self) -> dict[str, Link]:
-        return {
-            link.name: link
-            for link in self._host().links()
-            if link.name != "lo" and valid_ifname(link.name)
-        }
+        return _nics(self._host().links())
 
     def _expected_names(self) -> set[str]:
         """NICs some handler registered by name: shown even when absent."""
@@ -166,6 +162,12 @@ class NetApBackend:
     def detached(self, ap_id: str) -> bool:
         name = _ifname(ap_id)
         return self._host().link(name) is None
+
+
+def _nics(links: Iterable[Link]) -> dict[str, Link]:
+    """Links by name, loopback left out (and any name rcm could not spell as
+    ``net:<ifname>``: the kernel's white-space rule is narrower than ours)."""
+    return {link.name: link for link in links if link.name != "lo" and valid_ifname(link.name)}
 
 
 def _ifname(ap_id: str) -> str:
