@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 from rcm_ipmp.config import GroupConfig, InterfaceConfig, IpmpConfig, load_config
-from rcm_ipmp.handler import config_summary, in_order, listed, moved_messages
+from rcm_ipmp.messages import config_summary, in_order, listed, moved_messages
 from rcm_ipmp.placement import plan_group
 
 

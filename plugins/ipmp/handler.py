@@ -17,13 +17,10 @@ source of truth.  The handler persists only what the kernel cannot hold:
 from __future__ import annotations
 
 import ipaddress
-import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from rcm_netkit.announce import Announcer
 from rcm_netkit.names import RESOURCE_PREFIX, LinkEvent, NetResource
@@ -34,12 +31,11 @@ from rcm import hookimpl
 from rcm.context import HandlerContext
 from rcm.model import Event, Impact, Veto
 
-from .config import GROUPS_FILE, INTERFACES_DIR, IPInterface, IpmpConfig, load_config
+from .config import IPInterface, IpmpConfig, load_config
+from .messages import config_summary, in_order, listed, moved_messages
 from .placement import Plan, failover_messages, failover_report, plan_group
 
 CARRIER_WAIT = 3.0  # seconds a NIC just brought up may take to show carrier
-MOVED_LISTED = 8  # addresses named in one "moving addresses" line; the rest are counted
-SUMMARY_LISTED = 8  # NIC or group names named in the configuration summary
 
 
 @dataclass
@@ -65,81 +61,6 @@ def _ifname(resource: str) -> str | None:
     """The NIC a resource names, or None: not ours to answer for."""
     nic = NetResource.parse(resource)
     return nic.ifname if nic is not None else None
-
-
-def _order_key(address: str | IPInterface) -> tuple[int, int, int]:
-    """(IP version, address as a number, prefix length).  Strings (the kernel's
-    ``addr/prefix``) are read with inet_pton: ipaddress takes ~11 µs an
-    address here, and a group may hold thousands."""
-    if isinstance(address, str):
-        host, _, prefix = address.partition("/")
-        v6 = ":" in host
-        packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, host)
-        return (6 if v6 else 4, int.from_bytes(packed), int(prefix or 0))
-    return (address.version, int(address), address.network.prefixlen)  # int(): its IP
-
-
-def in_order(addresses: Iterable[str | IPInterface]) -> list[str]:
-    """Addresses as every message prints them: IPv4 first, then IPv6, each in
-    numeric order (``192.0.2.9/24`` before ``192.0.2.10/24``), so the same
-    state always reads the same."""
-    return [str(a) for a in sorted(addresses, key=_order_key)]
-
-
-def listed(addresses: Iterable[str | IPInterface], limit: int = MOVED_LISTED) -> str:
-    """``a, b, c``, in order; past ``limit`` the rest are counted, not named."""
-    ordered = sorted(addresses, key=_order_key)
-    shown = ", ".join(str(a) for a in ordered[:limit])
-    return shown if len(ordered) <= limit else f"{shown} and {len(ordered) - limit} more"
-
-
-def moved_messages(plan: Plan, config: IpmpConfig) -> list[str]:
-    """What a planned detach moved: one line per NIC the addresses left (and
-    per NIC they went to), in the words Solaris' IPMP used::
-
-        moving addresses from nic0 to nic1: 192.0.2.10/24, 2001:db8::10/64
-
-    An address that was on no NIC is reported as moving from its home (a
-    NIC that is missing), or as restored when it goes to its home.
-    """
-    by_pair: dict[tuple[str, str], list[IPInterface]] = defaultdict(list)
-    for move in plan.moves:
-        src = move.src or config.home_of(move.address) or move.dst
-        by_pair[(src, move.dst)].append(move.address)
-    return [
-        f"moving addresses from {src} to {dst}: {listed(addresses)}"
-        if src != dst
-        else f"restoring addresses on {dst}: {listed(addresses)}"
-        for (src, dst), addresses in sorted(by_pair.items())
-    ]
-
-
-def _names(names: list[str]) -> str:
-    shown = names[:SUMMARY_LISTED]
-    more = f", … {len(names) - len(shown)} more" if len(names) > len(shown) else ""
-    return f"({', '.join(shown)}{more})"
-
-
-def config_summary(config: IpmpConfig, config_dir: Path) -> str:
-    """What the configuration read held, in one line for ``rcmd --check-config``
-    (which prefixes the handler's name)."""
-    folder = config_dir / INTERFACES_DIR
-    nics = sorted(config.interfaces)
-    if nics:
-        files = "file" if len(nics) == 1 else "files"
-        read = f"{len(nics)} interface {files} {_names(nics)} in {folder}"
-    else:
-        read = f"no interface files in {folder}"
-    groups_file = config_dir / GROUPS_FILE
-    groups = sorted(config.groups)
-    if groups:
-        word = "group" if len(groups) == 1 else "groups"
-        read += f", {len(groups)} {word} {_names(groups)} from {groups_file}"
-    elif groups_file.exists():
-        read += f", no groups in {groups_file}"
-    else:
-        read += f", no groups (no {groups_file})"
-    return read
 
 
 class IpmpHandler:
@@ -182,19 +103,19 @@ class IpmpHandler:
         }
 
     def _foreign(self, world: World, name: str) -> list[str]:
-        """Global addresses on ``name`` that are not ours: someone else's (in order)."""
-        return in_order(
+        """Global addresses on ``name`` that are not ours: someone else's."""
+        return [
             a.cidr
             for a in world.addrs.get(name, [])
             if a.scope == "global" and not self.config.owns(a.address)
-        )
+        ]
 
     def _group_here(self, world: World, name: str, group: str) -> list[str]:
-        """Data addresses of ``group`` that ``name`` hosts now (in order)."""
+        """Data addresses of ``group`` that ``name`` hosts now."""
         mine = {a.ip for a, _home in self.config.data_addresses(group)}
-        return in_order(
+        return [
             a.cidr for a in world.addrs.get(name, []) if ipaddress.ip_address(a.address) in mine
-        )
+        ]
 
     # -- acting ------------------------------------------------------------------
     def _setup(self, name: str, world: World) -> None:
@@ -335,7 +256,7 @@ class IpmpHandler:
                 on = f"; its data addresses are hosted on {', '.join(where)}" if where else ""
                 parts.append(f"{name}: member of IPMP group {nic.group}, not present{on}")
             else:
-                here = self._group_here(world, name, nic.group)
+                here = in_order(self._group_here(world, name, nic.group))
                 role = " (standby)" if nic.standby else ""
                 if here:
                     group = f"IPMP group {nic.group}{role}"
@@ -347,7 +268,7 @@ class IpmpHandler:
         elif nic is not None and nic.addresses:
             configured = ", ".join(in_order(nic.addresses))
             parts.append(f"{name}: configured addresses {configured} (in no IPMP group)")
-        foreign = self._foreign(world, name)
+        foreign = in_order(self._foreign(world, name))
         if foreign:
             parts.append(f"{name}: carries {', '.join(foreign)} (not managed by rcm)")
         return "; ".join(parts) or None
@@ -388,7 +309,7 @@ class IpmpHandler:
         return None
 
     def _vet(self, ctx: HandlerContext, name: str, group: str | None, world: World) -> Veto | None:
-        foreign = self._foreign(world, name)
+        foreign = in_order(self._foreign(world, name))
         if group is None:
             nic = self.config.interfaces.get(name)
             ours = [
@@ -405,7 +326,7 @@ class IpmpHandler:
         members = {nic.name for nic in self.config.members(group)}
         others = (self._usable(world, self._offline(ctx)) & members) - {name}
         if not others:
-            here = self._group_here(world, name, group)
+            here = in_order(self._group_here(world, name, group))
             tail = (
                 f"; its data addresses {', '.join(here)} would have nowhere to go" if here else ""
             )
