@@ -17,7 +17,7 @@ import pytest
 
 from rcm import hookimpl
 from rcm.errors import ConfigError, OperationFenced, RcmError
-from rcm.model import ApInfo, Condition, Event, Impact, Occupant, Outcome, Receptacle, Veto
+from rcm.model import Event, Impact, Outcome, Receptacle, Veto
 from rcm.plugins import UnsafePlugin, make_plugin_manager
 from rcm.testing import HARDWARE, Harness, PluginMistake, check_plugin
 
@@ -393,54 +393,3 @@ def test_restart_recovers_and_keeps_the_store(tmp_path: Path) -> None:
 def test_a_veto_with_impact_given_as_a_string_still_blocks(tmp_path: Path) -> None:
     with Harness(tmp_path, {"a": Consumer([DEV], veto=Veto("root fs", "system"))}) as h:
         assert h.detach("slot:s1", force=True).outcome is Outcome.VETOED
-
-
-class Shelf:
-    """An ap class whose empty receptacles are the ``box/<name>`` resources
-    that handlers registered by name: what the net plugin does for NICs."""
-
-    prefix = "shelf"
-
-    def __init__(self, ctx) -> None:
-        self.ctx = ctx  # kept from rcm_ap_backends, asked on every listing
-
-    def list(self) -> list[ApInfo]:
-        return [
-            ApInfo(
-                "shelf:" + r.removeprefix("box/"),
-                "box",
-                Receptacle.EMPTY,
-                Occupant.UNCONFIGURED,
-                Condition.UNKNOWN,
-                resources=(r,),
-            )
-            for r in self.ctx.registered_resources("box/")
-        ]
-
-    def get(self, ap_id: str) -> ApInfo | None:
-        return next((ap for ap in self.list() if ap.ap_id == ap_id), None)
-
-    def supports(self, action) -> bool:
-        return False
-
-
-class ShelfPlugin:
-    @hookimpl
-    def rcm_ap_backends(self, ctx):
-        return [Shelf(ctx)]
-
-
-def test_names_registered_by_any_handler_are_listed_for_ap_backends(tmp_path: Path) -> None:
-    """Explicit names from every handler, once each, sorted; globs left out;
-    the answer follows re-registration."""
-    b = Consumer(["box/two", "box/one", "box/[xy]", "box/?"])
-    with Harness(
-        tmp_path, {"a": Consumer(["box/*", "box/one", DEV]), "b": b, "shelf": ShelfPlugin()}
-    ) as h:
-        ids = [ap.ap_id for ap in h.listing(verbose=False).aps if ap.ap_id.startswith("shelf:")]
-        assert ids == ["shelf:one", "shelf:two"]
-        b.resources = ["box/three"]
-        h.coordinator.refresh_registrations()
-        ids = [ap.ap_id for ap in h.listing(verbose=False).aps if ap.ap_id.startswith("shelf:")]
-        assert ids == ["shelf:one", "shelf:three"]
-        assert h.coordinator.registered_names() == ["/devices/s1", "box/one", "box/three"]
