@@ -150,6 +150,23 @@ class HandlerContext:
         """Queue an event for every handler (thread-safe; for event sources)."""
         self._coordinator.post_event(event)
 
+    def registered_resources(self, prefix: str = "") -> list[str]:
+        """The resources handlers registered by exact name, starting with ``prefix``.
+
+        Every handler's ``rcm_register`` answer counts; glob patterns
+        (``net/*``) are left out, since they name no resource in particular.
+        Sorted, each name once.  A handler registers a name that may be absent
+        now (a configured device not plugged in) so that the plugin owning its
+        ap class can show an empty receptacle for it: that plugin's ap backend
+        asks here (e.g. ``ctx.registered_resources("net/")``) instead of
+        reading another handler's configuration.
+
+        Read-only and cheap, and never fenced (it changes nothing): an ap
+        backend may keep the context that ``rcm_ap_backends`` gave it and ask
+        on every listing; the answer follows each re-registration.
+        """
+        return self._coordinator.registered_names(prefix)
+
     def reregister(self) -> None:
         """Ask the coordinator to call ``rcm_register`` again on every handler."""
         self._check()

@@ -1,7 +1,9 @@
 """The coordinator: registry, locks, the phase runner, rollback and the journal.
 
-It knows nothing about networks.  A detach of an attachment point is a
-transaction over the resources its occupant carries::
+It knows no device class and no kind of resource: attachment points, the
+resource names their occupants carry and who consumes them all come from
+plugins.  A detach of an attachment point is a transaction over the resources
+its occupant carries::
 
     query     every handler of every resource: collect ALL vetoes
        |         system veto -> refused;  data veto -> refused unless forced
@@ -75,6 +77,11 @@ class Operation:
     @property
     def description(self) -> str:
         return f"{self.action.value} {self.ap_id}"
+
+
+def _is_pattern(name: str) -> bool:
+    """A registered name with fnmatch wildcards stands for many resources."""
+    return any(c in name for c in "*?[")
 
 
 def _as_veto(value: Any, handler: str, resource: str) -> Veto | None:
@@ -224,6 +231,24 @@ class Coordinator:
             for h in order
             if any(p == resource or fnmatchcase(resource, p) for p in self._registry.get(h, ()))
         ]
+
+    def registered_names(self, prefix: str = "") -> list[str]:
+        """Every resource some handler registered by its exact name (glob
+        patterns left out) that starts with ``prefix``: sorted, each once.
+
+        Explicit names are how a handler says "this may exist" about a
+        resource that is absent now; an ap backend lists them as empty
+        receptacles.
+        """
+        registry = self._registry  # replaced whole by refresh_registrations
+        return sorted(
+            {
+                name
+                for names in registry.values()
+                for name in names
+                if name.startswith(prefix) and not _is_pattern(name)
+            }
+        )
 
     # -- listing ---------------------------------------------------------------
     def _backend_for(self, ap_id: str) -> tuple[str, ApBackend] | None:
