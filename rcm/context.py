@@ -57,6 +57,8 @@ class Engine(Protocol):
 
     def refresh_registrations(self) -> None: ...
 
+    def registered_names(self, prefix: str = "") -> list[str]: ...
+
 
 class HandlerContext:
     """What a handler may see and do.  Created by the coordinator per call."""
