@@ -17,8 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rcm.model import ApInfo, Usage, Veto
-    from rcm.service import Listing
+    from rcm.model import ApInfo, Listing, Usage, Veto
 
 
 class ListingOptionError(Exception):

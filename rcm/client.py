@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from rcm.errors import RcmError
-from rcm.model import Action, Result
+from rcm.model import Action, Listing, Result
 from rcm.paths import socket_path
-from rcm.service import Listing, Service
+from rcm.service import Service
 
 
 def _connect(path: str) -> _socket.socket | None:

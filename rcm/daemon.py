@@ -6,8 +6,8 @@ Threads, not asyncio (see docs/architecture.md, "Concurrency"):
 - the *control* thread accepts cfgadm's connections; each request takes its
   locks on arrival (so "Resource is busy" is immediate) and then waits for the
   worker;
-- *listeners*: udev (pyudev) and every plugin's event source (the network
-  plugin's netlink link monitor) post events to the worker's queue;
+- *listeners*: udev (pyudev) and every plugin's event source (for example
+  the net plugin's link monitor) post events to the worker's queue;
 - each handler runs on its own thread (rcm.runner), under a timeout.
 
 Start-up order matters: configuration is checked before anything changes
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     paths = Paths.from_env()
     if os.geteuid() != 0:
-        print("rcmd: must run as root (it changes network configuration)", file=sys.stderr)
+        print("rcmd: must run as root (its handlers change the system)", file=sys.stderr)
         return 1
     if args.check_config:
         return check_config(paths)

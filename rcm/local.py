@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from rcm.coordinator import Coordinator
 from rcm.errors import RcmError
-from rcm.model import Action, Result
+from rcm.model import Action, Listing, Result
 from rcm.paths import Paths
 from rcm.plugins import make_plugin_manager
-from rcm.service import Listing
 from rcm.store import Store
 from rcm.syslock import SystemLock
 

@@ -198,6 +198,38 @@ class ApInfo(FrozenRecord):
         )
 
 
+class Listing(Record):
+    """The answer to ``cfgadm -l``: aps in order, usage lines per ap_id when
+    verbose, and the requested ap_ids that do not exist."""
+
+    __slots__ = ("aps", "usage", "missing")
+
+    def __init__(
+        self,
+        aps: list[ApInfo],
+        usage: dict[str, list[Usage]] | None = None,
+        missing: list[str] | None = None,
+    ) -> None:
+        self.aps = aps
+        self.usage: dict[str, list[Usage]] = {} if usage is None else usage
+        self.missing: list[str] = [] if missing is None else missing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "aps": [a.to_dict() for a in self.aps],
+            "usage": {k: [u.to_dict() for u in v] for k, v in self.usage.items()},
+            "missing": list(self.missing),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Listing:
+        return cls(
+            [ApInfo.from_dict(a) for a in d["aps"]],
+            {k: [Usage(**u) for u in v] for k, v in d.get("usage", {}).items()},
+            list(d.get("missing", [])),
+        )
+
+
 class Action(StrEnum):
     """cfgadm's state-change functions (``-c``)."""
 

@@ -76,15 +76,6 @@ class OperationRecord:
     state: str
 
 
-@dataclass
-class StepRecord:
-    seq: int
-    phase: str
-    handler: str
-    resource: str
-    status: str
-
-
 class Store:
     """Thread-safe access to the state database (a connection per thread)."""
 
@@ -212,32 +203,6 @@ class Store:
             OperationRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), bool(r[5]), r[6], r[7])
             for r in rows
         ]
-
-    def operation(self, op_id: int) -> OperationRecord | None:
-        r = (
-            self._conn()
-            .execute(
-                "SELECT id, kind, ap_id, action, resources, force, phase, state FROM operations"
-                " WHERE id = ?",
-                (op_id,),
-            )
-            .fetchone()
-        )
-        if r is None:
-            return None
-        return OperationRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), bool(r[5]), r[6], r[7])
-
-    def steps(self, op_id: int) -> list[StepRecord]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT seq, phase, handler, resource, status FROM steps WHERE op_id = ?"
-                " ORDER BY seq",
-                (op_id,),
-            )
-            .fetchall()
-        )
-        return [StepRecord(*r) for r in rows]
 
     # -- resources rcm took away ---------------------------------------------
     def mark_removed(self, resource: str, op_id: int | None) -> None:

@@ -28,6 +28,7 @@ from rcm.model import (
     ApInfo,
     Condition,
     Impact,
+    Listing,
     Occupant,
     Outcome,
     Receptacle,
@@ -35,7 +36,6 @@ from rcm.model import (
     Usage,
     Veto,
 )
-from rcm.service import Listing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -714,7 +714,7 @@ def test_listing_does_not_import_pyroute2_or_tabulate() -> None:
         import sys
         import cfgadm.cli as cli
         from rcm.model import ApInfo, Condition, Occupant, Receptacle
-        from rcm.service import Listing
+        from rcm.model import Listing
         class S:
             def list_aps(self, ap_ids, verbose):
                 return Listing([ApInfo("net:nic0", "veth", Receptacle.CONNECTED,
