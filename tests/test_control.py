@@ -418,8 +418,12 @@ def test_check_config_says_what_it_read(built: Lab) -> None:
         "state folder": str(built.state_dir),
         "runtime folder": str(built.runtime_dir),
     }, r.stdout
-    handlers = {line.split()[0]: line.split()[1] for line in out if line.startswith("  ")}
+    # "  <name>  <module>: <summary>", the summary being the handler's own line.
+    handlers = {
+        line.split()[0]: line.split()[1].rstrip(":") for line in out if line.startswith("  ")
+    }
     assert handlers == {"ipmp": "rcm_ipmp.handler", "net": "rcm_net.plugin"}, r.stdout
+    assert any(line.startswith("  ipmp  rcm_ipmp.handler: ") for line in out), r.stdout
     assert "ap classes:     net (net)" in out, r.stdout
 
 
