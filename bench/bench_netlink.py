@@ -3,9 +3,13 @@
     python bench/bench_netlink.py [--count 1000] [--runs 7] [--family 4|6]
 
 In a throwaway namespace with a veth, each run times, for N addresses:
-``ip -n NS -batch`` add / delete, and Netlink.add_addresses / del_addresses,
-plus a move (add on B, delete from A).  Also times opening Netlink in a named
-namespace, and move_link + pull_link round trips.  Prints medians.
+``ip -n NS -batch`` add / delete, and Netlink.add_addresses / del_addresses
+(addrbatch, the hand-encoded path), plus a move (add on B, delete from A), and
+the reads an operation makes with N addresses present: ``addresses()``
+(addrbatch's dump), ``links()`` and ``link()`` (pyroute2).  Also times opening
+Netlink in a named namespace (a setns'd thread's socket handed to pyroute2),
+move_link + pull_link round trips and announcements.  Prints medians.
+bench/bench_pyroute2.py compares the address path with pyroute2's own.
 The benchmark (not the product) uses ``ip`` to set up and as the reference.
 """
 
@@ -97,6 +101,9 @@ def main() -> int:
                     rec("Netlink move", timed(move))
                     check(nl.del_addresses("vb", cidrs))
                     check(nl.add_addresses("va", cidrs))
+                    rec(f"addresses('va'), {n} present", timed(lambda nl=nl: nl.addresses("va")))
+                    rec("links() (pyroute2)", timed(nl.links))
+                    rec("link('va') (pyroute2)", timed(lambda nl=nl: nl.link("va")))
                     t = timed(lambda nl=nl: check(nl.del_addresses("va", cidrs)))
                     rec("Netlink del", t)
 

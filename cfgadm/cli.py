@@ -21,7 +21,6 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -35,8 +34,7 @@ from cfgadm.output import (
 )
 
 if TYPE_CHECKING:
-    from rcm.model import Action, Result
-    from rcm.paths import Paths
+    from rcm.model import Action, Result, Veto
     from rcm.service import Service
 
 PROG = "cfgadm"
@@ -70,7 +68,7 @@ class CfgadmExit(Exception):
         self.lines = lines
 
 
-def open_service(paths: Paths, need_write: bool) -> Service:
+def open_service(need_write: bool) -> Service:
     """The seam between the command and rcm: a client of rcmd, or the engine
     in-process when no rcmd runs.
 
@@ -79,7 +77,7 @@ def open_service(paths: Paths, need_write: bool) -> Service:
     """
     from rcm.client import open_service as _open_service
 
-    return _open_service(paths, need_write)
+    return _open_service(need_write)
 
 
 def _stdin_is_tty() -> bool:
@@ -168,46 +166,74 @@ def command(
     if usage:
         _out(SYNOPSIS.rstrip("\n"))
         return EXIT_OK
-
     # Syntax first, all of it, before anything is contacted: a usage error
     # (exit 3) must win over "not supported" (2) and over any failure (1).
-    modes = [
+    mode = _mode(list_, function, hardware_function, test)
+    listing_flag = "-a" if all_ else "-s" if listing_options else None
+    _check_flags(mode, force=force, yes=yes, no=no, listing_flag=listing_flag)
+    _check_function(function)
+    if mode != "-l" and not ap_ids:
+        raise click.UsageError(f"{mode} needs at least one ap_id")
+    opts = _listing_options(listing_options) if mode == "-l" else ListingOptions()
+    _refuse_unsupported(hardware_function, test, hardware_options)
+    if function is not None:
+        return _change(function, list(ap_ids), force=force, yes=yes, no=no, verbose=verbose > 0)
+    return _list(list(ap_ids), opts, verbose=verbose > 0)
+
+
+def _mode(list_: bool, function: str | None, hardware_function: str | None, test: bool) -> str:
+    """The one mode flag given (``-l``, ``-c``, ``-x`` or ``-t``); listing
+    when none is."""
+    given = [
         flag
-        for flag, given in (
+        for flag, on in (
             ("-l", list_),
             ("-c", function is not None),
             ("-x", hardware_function is not None),
             ("-t", test),
         )
-        if given
+        if on
     ]
-    if len(modes) > 1:
-        raise click.UsageError(f"{modes[0]} and {modes[1]} are mutually exclusive")
+    if len(given) > 1:
+        raise click.UsageError(f"{given[0]} and {given[1]} are mutually exclusive")
+    return given[0] if given else "-l"
+
+
+def _check_flags(mode: str, *, force: bool, yes: bool, no: bool, listing_flag: str | None) -> None:
+    """-y excludes -n; -f, -y and -n need a change (-c or -x); -a and -s
+    (``listing_flag``, the first given) belong to listing."""
     if yes and no:
         raise click.UsageError("-y and -n are mutually exclusive")
-    changing = function is not None or hardware_function is not None
-    if not changing:
+    if mode not in ("-c", "-x"):
         for flag, given in (("-f", force), ("-y", yes), ("-n", no)):
             if given:
                 raise click.UsageError(f"{flag} is only valid with -c or -x")
-    if (changing or test) and (all_ or listing_options):
-        raise click.UsageError(f"{'-a' if all_ else '-s'} is only valid when listing")
+    if mode != "-l" and listing_flag:
+        raise click.UsageError(f"{listing_flag} is only valid when listing")
+
+
+def _check_function(function: str | None) -> None:
     if function is not None and function not in FUNCTIONS:
         raise click.UsageError(
             f"invalid function for -c: {function!r} (configure, unconfigure, connect, disconnect)"
         )
-    if (changing or test) and not ap_ids:
-        raise click.UsageError(f"{modes[0]} needs at least one ap_id")
-    opts = ListingOptions()
-    if not (changing or test):
-        try:
-            opts = parse_listing_options(listing_options)
-        except ListingOptionError as e:
-            if e.status == EXIT_USAGE:
-                raise click.UsageError(str(e)) from None
-            raise CfgadmExit(e.status, str(e)) from None
 
-    # Valid syntax that nothing here implements yet.
+
+def _listing_options(values: tuple[str, ...]) -> ListingOptions:
+    """Parse ``-s``: a bad one is a usage error (3), a Solaris one this
+    cfgadm does not implement is "not supported" (2)."""
+    try:
+        return parse_listing_options(values)
+    except ListingOptionError as e:
+        if e.status == EXIT_USAGE:
+            raise click.UsageError(str(e)) from None
+        raise CfgadmExit(e.status, str(e)) from None
+
+
+def _refuse_unsupported(
+    hardware_function: str | None, test: bool, hardware_options: tuple[str, ...]
+) -> None:
+    """Valid syntax that nothing here implements yet: exit 2."""
     if hardware_function is not None:
         raise CfgadmExit(
             EXIT_NOT_SUPPORTED, f"Hardware specific function not supported: {hardware_function}"
@@ -220,10 +246,6 @@ def command(
             f"Hardware specific options not supported: {','.join(hardware_options)}",
         )
 
-    if function is not None:
-        return _change(function, list(ap_ids), force=force, yes=yes, no=no, verbose=verbose > 0)
-    return _list(list(ap_ids), opts, verbose=verbose > 0)
-
 
 @contextmanager
 def _service(need_write: bool) -> Iterator[Service]:
@@ -231,10 +253,9 @@ def _service(need_write: bool) -> Iterator[Service]:
     (exit 1): a missing socket, a held lock, a bad configuration file are the
     admin's to fix, not tracebacks."""
     from rcm.errors import RcmError
-    from rcm.paths import Paths
 
     try:
-        service = open_service(Paths.from_env(), need_write)
+        service = open_service(need_write)
     except RcmError as e:
         raise CfgadmExit(EXIT_FAILED, str(e)) from None
     except OSError as e:
@@ -282,68 +303,69 @@ def _change(
     from rcm.model import Action
 
     action = Action(function)
+    ask = force and not yes and (no or _stdin_is_tty())
     with _service(need_write=True) as service:
         for ap_id in ap_ids:
-            if force and not yes:
-                status = _confirm_force(service, action, ap_id, no=no)
+            shown: list[Veto] = []
+            if ask:
+                status, shown = _confirm_force(service, action, ap_id, no=no)
                 if status is not None:
                     return status
             result = service.change_state(action, ap_id, force)
-            status = report_result(result, action, ap_id, force=force, verbose=verbose)
+            status = report_result(result, action, ap_id, verbose=verbose, shown=shown)
             if status != EXIT_OK:
                 return status
     return EXIT_OK
 
 
-def _confirm_force(service: Service, action: Action, ap_id: str, *, no: bool) -> int | None:
+def _confirm_force(
+    service: Service, action: Action, ap_id: str, *, no: bool
+) -> tuple[int | None, list[Veto]]:
     """Before a forced change, show what ``-f`` would override and ask.
 
-    Returns None to go ahead, else the exit status to stop with.  The query
-    runs without force so that the engine reports every data veto as a veto.
-    A person at a terminal is asked; ``-n`` answers no; a script (stdin not a
-    tty) goes ahead, since it already said ``-f``.
+    Returns (None, the vetoes shown) to go ahead, else (the exit status to
+    stop with, ...).  The engine runs the query phase alone, forced, and its
+    Result says what ``-f`` would override (``forced_past``) or what it cannot
+    (a ``system`` veto: the query is vetoed).  Asked only of a person at a
+    terminal, or answered by ``-n``; a script that said ``-f`` is not asked.
     """
-    from rcm.model import Impact, Outcome
+    from rcm.model import Outcome
 
-    query = service.change_state(action, ap_id, False, query_only=True)
-    if query.outcome is Outcome.DONE:
-        return None
-    if query.outcome is not Outcome.VETOED:
-        return report_result(query, action, ap_id, force=True, verbose=False)
-    impacts = {v.impact for v in query.vetoes}
-    if Impact.SYSTEM in impacts or Impact.DATA not in impacts:
-        # -f cannot override this refusal (or there is nothing to confirm).
-        if Impact.SYSTEM in impacts:
-            # The query's own message describes a query; say what it means here.
-            refused = replace(
-                query, message=f"{action.value} {ap_id} refused (-f cannot override a system veto)"
-            )
-            return report_result(refused, action, ap_id, force=True, verbose=False)
-        return None
+    query = service.change_state(action, ap_id, True, query_only=True)
+    if query.outcome is not Outcome.DONE:
+        return report_result(query, action, ap_id, verbose=False), []
+    if not query.forced_past:
+        return None, []
     for line in query.messages:
         _out(line)
-    _err(f"{PROG}: {action.value} of {ap_id} is vetoed; -f overrides these vetoes:")
+    _err(f"{PROG}: {action.value} {ap_id} is vetoed; -f would override:")
     for line in format_resource_table(query.vetoes, query.usage):
         _err(line)
     if no:
         _err(f"{PROG}: not confirmed (-n): {ap_id} left unchanged")
-        return EXIT_FAILED
-    if not _stdin_is_tty():
-        return None
+        return EXIT_FAILED, query.vetoes
     sys.stderr.write(CONFIRM_PROMPT)
     sys.stderr.flush()
     answer = sys.stdin.readline().strip().lower()
     if answer in ("yes", "y"):
-        return None
+        return None, query.vetoes
     _err(f"{PROG}: not confirmed: {ap_id} left unchanged")
-    return EXIT_FAILED
+    return EXIT_FAILED, query.vetoes
 
 
-def report_result(result: Result, action: Action, ap_id: str, *, force: bool, verbose: bool) -> int:
+def report_result(
+    result: Result, action: Action, ap_id: str, *, verbose: bool, shown: Sequence[Veto] = ()
+) -> int:
     """Print one state change's outcome the way cfgadm(1M) does and return
-    its exit status.  The engine's messages (addresses moved, …) come first,
-    on stdout, whatever the outcome: they say what did happen."""
-    from rcm.model import Impact, Outcome
+    the exit status the engine gave it.
+
+    The engine's messages (addresses moved, …) come first, on stdout,
+    whatever the outcome: they say what did happen.  Vetoes go to stderr in
+    the resource table: the blocking ones with the refusal, the ones ``-f``
+    overrode and the warnings after a change that went ahead, except those
+    the confirmation question (``shown``) already printed.
+    """
+    from rcm.model import Outcome
 
     for line in result.messages:
         _out(line)
@@ -352,34 +374,43 @@ def report_result(result: Result, action: Action, ap_id: str, *, force: bool, ve
     if outcome is Outcome.DONE:
         if verbose and result.message:
             _out(result.message)
-        # Warnings and data vetoes that -f overrode are not repeated here: the
-        # engine already reports each in result.messages ("forced past: …").
-        return EXIT_OK
-    if outcome is Outcome.VETOED:
+        _report_passed_vetoes(result, action, target, shown)
+    elif outcome is Outcome.VETOED:
         _err(
             f"{PROG}: Component system is busy, try again: "
-            f"{result.message or action.value + ' failed'}"
+            f"{result.message or action.value + ' ' + target + ' refused'}"
         )
         for line in format_resource_table(result.vetoes, result.usage):
             _err(line)
-        impacts = {v.impact for v in result.vetoes}
-        if not force and Impact.DATA in impacts and Impact.SYSTEM not in impacts:
+        if result.overridable:
             _err("use -f to override")
-        return EXIT_FAILED
-    if outcome is Outcome.FAILED:
+    elif outcome is Outcome.FAILED:
         _err(f"{PROG}: {result.message or action.value + ' failed: ' + target}")
         if result.rolled_back:
             _err(f"{PROG}: the previous configuration was restored")
-        return EXIT_FAILED
-    if outcome is Outcome.NO_SUCH_AP:
+    elif outcome is Outcome.NO_SUCH_AP:
         _err(f"{PROG}: Attachment point not found: {target}")
-        return EXIT_FAILED
-    if outcome is Outcome.NOT_SUPPORTED:
+    elif outcome is Outcome.NOT_SUPPORTED:
         _err(f"{PROG}: {result.message or f'{action.value} not supported: {target}'}")
-        return EXIT_NOT_SUPPORTED
-    # BUSY, DENIED: the message says it all ("Resource is busy …").
-    _err(f"{PROG}: {result.message or outcome.value}")
+    else:  # busy, denied: the message says it all ("Resource is busy …")
+        _err(f"{PROG}: {result.message or outcome.value}")
     return result.exit_status
+
+
+def _report_passed_vetoes(
+    result: Result, action: Action, target: str, shown: Sequence[Veto]
+) -> None:
+    """After a change that went ahead: the vetoes -f overrode and the
+    warnings, once (not those the confirmation question printed)."""
+    passed = [v for v in (*result.forced_past, *result.warnings) if v not in shown]
+    if not passed:
+        return
+    if any(v in result.forced_past for v in passed):
+        _err(f"{PROG}: {action.value} {target} done; -f overrode:")
+    else:
+        _err(f"{PROG}: {action.value} {target} done, with warnings:")
+    for line in format_resource_table(passed):
+        _err(line)
 
 
 def _usage_error(message: str) -> int:

@@ -1,8 +1,9 @@
 """Text that cfgadm prints: the ap listing and the RCM resource table.
 
-Plain string formatting, no tabulate: the tables are a handful of
-left-aligned columns, and importing tabulate costs 80-100 ms that a listing
-should not pay (field notes, "click and start-up time").  Nothing from rcm is
+The listing's fixed Solaris columns are plain string formatting; the
+variable tables (the veto and usage report) are tabulate's, imported only
+when such a table is printed: importing it costs ~35 ms (most of it
+importlib.metadata) that ``cfgadm -l`` must not pay.  Nothing from rcm is
 imported at run time either; the objects are only read through attributes.
 
 Listing options (``-s``) follow Solaris cfgadm(1M): ``noheadings``,
@@ -13,12 +14,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from rcm.model import ApInfo, Usage, Veto
-    from rcm.service import Listing
+    from rcm.model import ApInfo, Listing, Usage, Veto
 
 
 class ListingOptionError(Exception):
@@ -53,19 +52,21 @@ DEFAULT_COLS = ["ap_id", "type", "r_state", "o_state", "condition"]
 VERBOSE_COLS = [*DEFAULT_COLS, "info"]
 MATCH_TYPES = ("exact", "partial", "regex")
 
-_SELECT_ITEM = re.compile(r"([a-z_]+)\(([^()]*)\)")
+# Compiled on first use (re caches it), not at import: most runs have no -s select=.
+_SELECT_ITEM = r"([a-z_]+)\(([^()]*)\)"
 
 
-@dataclass
 class ListingOptions:
-    """The parsed ``-s`` arguments."""
+    """The parsed ``-s`` arguments.  (A plain class, not a dataclass: this
+    module is imported on every run; see rcm.model on the cost.)"""
 
-    headings: bool = True
-    cols: list[str] | None = None
-    select: list[tuple[str, str]] = field(default_factory=list)
-    match: str = "exact"
-    sort: list[str] = field(default_factory=list)
-    delim: str | None = None
+    def __init__(self) -> None:
+        self.headings = True
+        self.cols: list[str] | None = None
+        self.select: list[tuple[str, str]] = []
+        self.match = "exact"
+        self.sort: list[str] = []
+        self.delim: str | None = None
 
     def columns(self, verbose: bool) -> list[str]:
         """The columns to print: ``cols=`` wins, else ``-v`` adds Information."""
@@ -88,7 +89,7 @@ def _parse_select(value: str) -> list[tuple[str, str]]:
     items: list[tuple[str, str]] = []
     pos = 0
     while pos < len(value):
-        m = _SELECT_ITEM.match(value, pos)
+        m = re.compile(_SELECT_ITEM).match(value, pos)
         if not m:
             raise ListingOptionError(
                 f"invalid select expression: {value!r} (expected field(value)[:field(value)...])"
@@ -263,7 +264,19 @@ def format_listing(listing: Listing, opts: ListingOptions, verbose: bool) -> lis
 
 
 RESOURCE_HEADERS = ("Resource", "Impact", "Handler", "Information")
-_RESOURCE_MIN_WIDTHS = (11, 7, 8, 0)
+TABLE_WIDTH = 80
+"""The veto table fits an 80-column terminal: the Information column wraps."""
+_NARROWEST_INFO = 24
+_WIDEST_RESOURCE = 26
+_WIDEST_HANDLER = 14
+_PADDING = 2  # tabulate's: heading width + 2, and two blanks between columns
+
+
+def _column_width(header: str, cells: Iterable[str], cap: int | None = None) -> int:
+    widest = max((len(line) for c in cells for line in c.splitlines() or [""]), default=0)
+    if cap is not None:
+        widest = min(widest, cap)
+    return max(widest, len(header) + _PADDING)
 
 
 def format_resource_table(vetoes: Sequence[Veto], usage: Sequence[Usage] = ()) -> list[str]:
@@ -271,23 +284,34 @@ def format_resource_table(vetoes: Sequence[Veto], usage: Sequence[Usage] = ()) -
 
     Vetoes come first (they are why the operation stopped); usage lines that
     do not repeat a veto follow with an empty Impact, so the admin sees every
-    consumer of the resources in one place.  A multi-line reason continues on
-    rows of its own.
+    consumer of the resources in one place.  The Information column wraps so
+    that the table fits :data:`TABLE_WIDTH` columns (a multi-line reason
+    keeps its own line breaks); a very long resource or handler name wraps
+    too rather than push the table wider.
     """
     rows: list[list[str]] = []
     seen: set[tuple[str, str]] = set()
-
-    def add(resource: str, impact: str, handler: str, text: str) -> None:
-        lines = text.splitlines() or [""]
-        rows.append([resource, impact, handler, lines[0]])
-        rows.extend(["", "", "", more] for more in lines[1:])
-
     for v in vetoes:
         seen.add((v.resource, v.reason))
-        add(v.resource, v.impact.value, v.handler, v.reason)
+        rows.append([v.resource, v.impact.value, v.handler, v.reason])
     for u in usage:
         if (u.resource, u.info) not in seen:
-            add(u.resource, "", u.handler, u.info)
+            rows.append([u.resource, "", u.handler, u.info])
     if not rows:
         return []
-    return render_columns(RESOURCE_HEADERS, rows, _RESOURCE_MIN_WIDTHS, sep="  ", rule=True)
+    from tabulate import tabulate  # only here: see the module docstring
+
+    widths = [
+        _column_width(RESOURCE_HEADERS[0], (r[0] for r in rows), _WIDEST_RESOURCE),
+        _column_width(RESOURCE_HEADERS[1], (r[1] for r in rows)),
+        _column_width(RESOURCE_HEADERS[2], (r[2] for r in rows), _WIDEST_HANDLER),
+    ]
+    info = max(_NARROWEST_INFO, TABLE_WIDTH - sum(widths) - _PADDING * len(widths))
+    text = tabulate(
+        rows,
+        headers=RESOURCE_HEADERS,
+        tablefmt="simple",
+        disable_numparse=True,
+        maxcolwidths=[_WIDEST_RESOURCE, None, _WIDEST_HANDLER, info],
+    )
+    return [line.rstrip() for line in text.splitlines()]

@@ -5,7 +5,8 @@ attachment points, unconfigures and configures NICs with cfgadm, pulls a NIC out
 back, and restarts rcmd with a NIC missing, while a client keeps a TCP conversation going with
 the host's data address.  After each step it prints what a user would see: cfgadm's output and
 exit status, the addresses on each NIC, which MAC the client reaches 192.0.2.10 through, and
-how many round trips the conversation has made.
+how many round trips the conversation has made.  The steps are numbered in the order they
+run.
 
 It removes the lab when it ends, fails, or is interrupted (Ctrl-C, SIGTERM, SIGHUP): the
 signals are turned into exceptions so that ``with Lab()`` unwinds.
@@ -14,7 +15,9 @@ signals are turned into exceptions so that ``with Lab()`` unwinds.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +28,12 @@ from .topology import Lab, LabError, raise_on_signals, wait_until
 PROG = "rcm-lab-demo"
 V4_10, V6_10 = "192.0.2.10/24", "2001:db8::10/64"
 V4_11, V6_11 = "192.0.2.11/24", "2001:db8::11/64"
+ROLES = {
+    "host": "runs rcmd; nic0 and nic1 are its NICs, in IPMP group g",
+    "switch": "a bridge joining the host's NICs and the client",
+    "client": "talks TCP to the host's data addresses",
+    "holding": "where an unconfigured (or pulled) NIC waits",
+}
 
 
 def say(text: str = "") -> None:
@@ -32,16 +41,49 @@ def say(text: str = "") -> None:
     print(text, flush=True)
 
 
+def by_family(cidrs: list[str]) -> list[str]:
+    """IPv4 addresses, then IPv6, each in address order: as a person scans them."""
+    keys = {c: ipaddress.ip_interface(c) for c in cidrs}
+    return sorted(cidrs, key=lambda c: (keys[c].version, keys[c]))
+
+
+RCMD_LOG_PREFIX = re.compile(r"^rcmd: [A-Z]+ [\w.]+: ")
+"""What rcmd's log format puts before a message (``rcmd: WARNING rcm.handler.ipmp: ``)."""
+
+
 class Demo:
-    """The walk-through; one method per acceptance point."""
+    """The walk-through: a preface, numbered steps in the order they run, a summary."""
 
     def __init__(self, lab: Lab, pause: float) -> None:
         self.lab = lab
         self.pause = pause
         self.convs: list[Conversation] = []
         self.macs: dict[str, str] = {}
+        self.steps: list[str] = []
+        """The titles of the numbered steps so far."""
+        self.longest: dict[str, tuple[float, int]] = {}
+        """Per conversation address: the longest pause so far and the number of the step it
+        happened in (0: before the first)."""
+
+    def run(self) -> None:
+        self.show_lab()
+        self.start_rcmd()
+        self.list_aps()
+        self.unconfigure_and_back()
+        self.last_member()
+        self.surprise_removal()
+        self.missing_at_start()
+        self.summary()
 
     # -- what a user sees ---------------------------------------------------
+    def heading(self, title: str) -> None:
+        say(f"\n== {title} ==")
+
+    def step(self, title: str) -> None:
+        """A numbered heading; numbers follow the order the steps run in."""
+        self.steps.append(title)
+        self.heading(f"{len(self.steps)}. {title}")
+
     def cfgadm(self, *args: str) -> int:
         """Run cfgadm and print it as a terminal would show it."""
         say(f"  $ cfgadm {' '.join(args)}")
@@ -60,7 +102,7 @@ class Demo:
         """Data addresses per NIC, in the host and in the holding namespace."""
         for ns in ("host", "holding"):
             for link in self.lab.links_in(ns):
-                addrs = " ".join(self.lab.addresses(link, ns)) or "(none)"
+                addrs = " ".join(by_family(self.lab.addresses(link, ns))) or "(none)"
                 state = "up" if self.lab.link_up(link, ns) else "down"
                 say(f"    {ns:8} {link:5} {state:4} {addrs}")
 
@@ -70,30 +112,50 @@ class Demo:
             wait_until(lambda: self.lab.client_neigh(addr) == self.macs[expect], 1.0)
         mac = self.lab.client_neigh(addr)
         owner = next((n for n, m in self.macs.items() if m == mac), "?")
-        say(f"    client's neighbour entry for {addr}: {mac} ({owner})")
+        say(f"    the client reaches {addr} through {mac} ({owner})")
 
     def conversation(self, settle: float | None = None) -> None:
         """Let the conversations run a moment, then report them."""
         time.sleep(self.pause if settle is None else settle)
         for conv in self.convs:
             conv.wait_for_more(5, 2.0)
-            say(f"    conversation {conv.describe()}")
+            say(f"    {self.conversation_line(conv)}")
+
+    def conversation_line(self, conv: Conversation) -> str:
+        """``conversation with 192.0.2.10: 56 round trips, still talking, longest
+        pause so far 54 ms (in this step)``: the client keeps only its longest
+        pause, so the line says in which step that pause happened."""
+        gap = conv.max_gap()
+        if gap > self.longest.get(conv.address, (0.0, 0))[0]:
+            self.longest[conv.address] = (gap, len(self.steps))
+        step = self.longest[conv.address][1]
+        when = ""
+        if step:
+            when = " (in this step)" if step == len(self.steps) else f" (in step {step})"
+        text = (
+            f"conversation with {conv.address}: {conv.round_trips()} round trips,"
+            f" {conversation_state(conv)}, longest pause so far {gap * 1000:.0f} ms{when}"
+        )
+        error = conv.last_error()
+        return text + (f"; last problem: {error}" if error else "")
 
     def wait_addresses(self, nic: str, cidrs: list[str], timeout: float = 5.0) -> None:
         t0 = time.monotonic()
         ok = self.lab.wait_for_addresses(nic, cidrs, timeout=timeout)
         took = time.monotonic() - t0
+        which = " and ".join(cidrs)
         if ok:
-            say(f"    {', '.join(cidrs)} on {nic} after {took:.2f}s")
+            say(f"    {which} are on {nic} (waited {took:.2f} s)")
         else:
-            say(f"    !! {', '.join(cidrs)} not on {nic} after {timeout:g}s")
+            say(f"    !! {which} are still not on {nic} after {timeout:g} s")
 
     # -- the walk-through -------------------------------------------------
-    def run(self) -> None:
+    def show_lab(self) -> None:
         lab = self.lab
-        say("== the lab ==")
+        self.heading("the lab")
+        say("  network namespaces, made for this run and removed at the end:")
         for role, name in lab.ns.items():
-            say(f"  {role:8} namespace {name}")
+            say(f"  {role:8} {name:28} {ROLES.get(role, '')}")
         say(f"  configuration in {lab.config_dir}:")
         for path in sorted(lab.config_dir.rglob("*.toml")):
             say(
@@ -102,64 +164,71 @@ class Demo:
             )
         self.macs = {nic: lab.mac("host", nic) for nic in lab.nics}
 
-        say("\n== starting rcmd in the host namespace ==")
-        lab.start_rcmd()
-        say(f"  rcmd is listening on {lab.socket_path}")
+    def start_rcmd(self) -> None:
+        self.heading("starting rcmd in the host namespace")
+        self.lab.start_rcmd()
+        say(f"  rcmd is listening on {self.lab.socket_path}")
         self.wait_addresses("nic0", [V4_10, V6_10])
         self.wait_addresses("nic1", [V4_11, V6_11])
         self.addresses()
         for addr in ("192.0.2.10", "2001:db8::10"):
             try:
-                self.convs.append(Conversation(lab, addr).start())
+                self.convs.append(Conversation(self.lab, addr).start())
                 say(f"  client {addr}: TCP conversation started (a numbered line every 50 ms)")
             except LabError as e:
                 say(f"  !! no conversation with {addr}: {e}")
         self.conversation()
 
-        say("\n== 1. what cfgadm lists ==")
+    def list_aps(self) -> None:
+        self.step("what cfgadm lists")
         self.cfgadm("-l")
         self.cfgadm("-lv")
 
-        say("\n== 2. unconfigure nic0: its data addresses move to nic1 ==")
+    def unconfigure_and_back(self) -> None:
+        self.step("unconfigure nic0: its data addresses move to nic1")
         self.cfgadm("-c", "unconfigure", "net:nic0")
         self.addresses()
         self.neighbour(expect="nic1")
         self.conversation()
 
-        say("\n== 4. configure nic0: it comes back and its addresses fail back ==")
+        self.step("configure nic0: it comes back and its addresses fail back")
         self.cfgadm("-c", "configure", "net:nic0")
         self.addresses()
         self.neighbour(expect="nic0")
         self.conversation()
 
-        say("\n== 3. the last working member of group g is protected ==")
+    def last_member(self) -> None:
+        self.step("the last working member of group g is protected")
+        say("  nic0 leaves; its addresses move to nic1:")
         self.cfgadm("-c", "unconfigure", "net:nic0")
+        say("  nic1 is now the last working member: cfgadm refuses, saying who vetoes and why:")
         self.cfgadm("-c", "unconfigure", "net:nic1")
-        say("  -f overrides the veto (the service goes down until a NIC returns):")
+        say("  -f overrides the veto: the service is down until a NIC returns")
+        say("  (the client's TCP keeps retransmitting meanwhile):")
         self.cfgadm("-f", "-c", "unconfigure", "net:nic1")
         self.addresses()
         say("  nic0 returns and takes every data address of the group:")
         self.cfgadm("-c", "configure", "net:nic0")
         self.addresses()
+        say("  nic1 returns and takes its own addresses back:")
         self.cfgadm("-c", "configure", "net:nic1")
         self.addresses()
         self.neighbour(expect="nic0")
         self.conversation(settle=1.0)
 
-        say("\n== 5. surprise: nic0 pulled out without cfgadm ==")
+    def surprise_removal(self) -> None:
+        self.step("surprise: nic0 pulled out without cfgadm")
         self.move("nic0", "host", "holding")
         self.wait_addresses("nic1", [V4_10, V6_10])
         self.addresses()
         self.neighbour(expect="nic1")
         self.conversation()
         say("  nic0 plugged back in:")
-        self.move("nic0", "holding", "host")
-        self.wait_addresses("nic0", [V4_10, V6_10])
-        self.addresses()
-        self.neighbour(expect="nic0")
-        self.conversation()
+        self.nic0_returns()
 
-        say("\n== 6. rcmd starts while nic0 is missing ==")
+    def missing_at_start(self) -> None:
+        lab = self.lab
+        self.step("rcmd starts while nic0 is missing")
         say("  stopping rcmd")
         lab.stop_rcmd()
         self.move("nic0", "host", "holding")
@@ -169,24 +238,45 @@ class Demo:
         wait_until(lambda: "moving addresses" in lab.rcmd_log(), 3.0)
         for line in lab.rcmd_log().splitlines():
             if "moving addresses" in line:
-                say(f"    rcmd log: {line}")
+                say(f"    rcmd logged: {RCMD_LOG_PREFIX.sub('', line)}")
         self.addresses()
         self.conversation()
         say("  nic0 returns:")
+        self.nic0_returns()
+
+    def nic0_returns(self) -> None:
+        """Move nic0 back into the host and show its addresses failing back."""
         self.move("nic0", "holding", "host")
         self.wait_addresses("nic0", [V4_10, V6_10])
         self.addresses()
         self.neighbour(expect="nic0")
         self.conversation()
 
-        say("\n== at the end ==")
+    def summary(self) -> None:
+        self.heading("at the end")
         self.cfgadm("-l")
         for conv in self.convs:
             state = "was broken" if conv.broken() else "never dropped"
+            gap, step = self.longest.get(conv.address, (conv.max_gap(), 0))
+            during = f" (in step {step}: {self.steps[step - 1]})" if step else ""
             say(
                 f"  conversation with {conv.address}: {conv.round_trips()} round trips, "
-                f"longest pause {conv.max_gap() * 1000:.0f} ms, {state}"
+                f"{state}; longest pause {gap * 1000:.0f} ms{during}"
             )
+
+
+def conversation_state(conv: Conversation) -> str:
+    """The conversation's state in words."""
+    st = conv.status()
+    if st.get("reset"):
+        return "reset"
+    if st.get("closed"):
+        return "closed"
+    if conv.finished():
+        return "ended"
+    if st.get("stalled"):
+        return "waiting for an echo"
+    return "still talking"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -218,7 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LabError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         status = 1
-    say(f"lab removed (namespaces deleted, processes stopped); {time.monotonic() - t0:.1f}s")
+    say("lab removed (namespaces deleted, processes stopped)")
+    took = time.monotonic() - t0
+    say(f"the whole demo, building and removing the lab included, took {took:.1f} s")
     return status
 
 

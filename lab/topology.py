@@ -11,7 +11,7 @@ machine)::
     host ns:    nic0 ──┐                      client ns: eth0 192.0.2.100/24, 2001:db8::100/64
                 nic1 ──┤  switch ns: br0  ├── p-eth0
                 (nic2…)┘   p-nic0, p-nic1 …
-    holding ns: where unconfigured NICs wait (rcm.toml ``[netns] holding``)
+    holding ns: where unconfigured NICs wait (rcm.toml ``[plugins.net] holding``)
 
 The namespaces are created with ``ip netns add`` from this process, which must run in the
 root mount namespace: a namespace added inside ``ip netns exec`` is bind-mounted only in that
@@ -289,12 +289,7 @@ class Lab:
             if fields is not None:
                 (idir / f"{ifname}.toml").write_text(to_toml(fields))
         (self.config_dir / "ipmp.toml").write_text(to_toml({"groups": self.groups}))
-        settings: dict[str, Any] = {"netns": {"holding": self.ns["holding"]}}
-        for key, value in self.rcm_settings.items():
-            if isinstance(value, Mapping) and isinstance(settings.get(key), dict):
-                settings[key] = {**settings[key], **value}
-            else:
-                settings[key] = value
+        settings = _merged({"plugins": {"net": {"holding": self.ns["holding"]}}}, self.rcm_settings)
         (self.config_dir / "rcm.toml").write_text(to_toml(settings))
 
     def close(self) -> None:
@@ -691,6 +686,17 @@ def _exited_unreaped(pid: int) -> bool:
     except ChildProcessError:
         return True
     return info is not None
+
+
+def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, tables merged key by key at every depth."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _netns_pids(name: str) -> list[int]:

@@ -147,9 +147,8 @@ class Announcer:
                 try:
                     self._sock.sendto(frame, (ifname, proto))
                 except OSError as e:
-                    raise NetlinkError(
-                        f"{ifname}: cannot announce {', '.join(addresses)}: {e.strerror}"
-                    ) from e
+                    shown = ", ".join(str(a) for a in addresses)
+                    raise NetlinkError(f"{ifname}: cannot announce {shown}: {e.strerror}") from e
 
     def close(self) -> None:
         with self._lock:

@@ -11,8 +11,9 @@ wherever it was read:
   ``action="link"``.
 
 Parsing is strict: an interface name is what the kernel accepts (1-15 bytes,
-no ``/``, no white space, not ``.`` or ``..``), so a value that parses can be
-handed to netlink or used as a path component without further checks.
+no ``/``, ``:`` or white space, not ``.`` or ``..``: :func:`ifname_fault`), so
+a value that parses can be handed to netlink or used as a path component
+without further checks.
 Anything else parses to None (from a handler's point of view, a resource that
 is not a NIC is simply not its business).
 """
@@ -29,13 +30,33 @@ IFNAMSIZ = 16
 """The kernel's buffer for an interface name, NUL included: 15 usable bytes."""
 
 
+def ifname_fault(name: str) -> str | None:
+    """Why ``name`` cannot be a Linux interface name, or None if it can.
+
+    The kernel's rule (``dev_valid_name``): 1 to 15 bytes, not ``.`` or
+    ``..``, no ``/``, ``:``, white space or NUL.  The one rule every part of
+    rcm applies (the IPMP handler's file names, resources, ap ids, events);
+    the text names the fault for an admin's error message.
+    """
+    if not name:
+        return "an interface name cannot be empty"
+    try:
+        size = len(name.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:
+        return f"interface name {name!r} is not valid text"
+    if size >= IFNAMSIZ:
+        return f"interface name {name!r} is longer than {IFNAMSIZ - 1} bytes"
+    if name in (".", ".."):
+        return f"{name!r} is not a valid interface name"
+    for ch in name:
+        if ch in "/:\0" or ch.isspace():
+            return f"interface name {name!r} contains {ch!r}"
+    return None
+
+
 def valid_ifname(name: str) -> bool:
     """True if the kernel would accept ``name`` as an interface name."""
-    if not name or name in (".", ".."):
-        return False
-    if len(name.encode(errors="surrogatepass")) >= IFNAMSIZ:
-        return False
-    return not any(c == "/" or c == ":" or c.isspace() or c == "\0" for c in name)
+    return ifname_fault(name) is None
 
 
 @dataclass(frozen=True, order=True)

@@ -15,14 +15,49 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rcm.errors import OperationFenced
 from rcm.model import Event, Veto
 
 if TYPE_CHECKING:
-    from rcm.coordinator import Coordinator, Operation
-    from rcm.store import HandlerStore
+    from rcm.paths import Paths
+    from rcm.store import HandlerStore, Store
+
+
+class OperationState(Protocol):
+    """What a context reads and writes of the operation its call belongs to."""
+
+    id: int | None
+    messages: list[str]
+
+
+class Engine(Protocol):
+    """What a context asks of the engine (:class:`rcm.coordinator.Coordinator`).
+
+    The operation a context hands back is the object the engine gave it,
+    unchanged, hence ``Any``: only the engine knows its type.
+    """
+
+    paths: Paths
+    settings: dict[str, Any]
+    store: Store
+
+    def dependent_offline(self, op: Any, resource: str, query: bool, force: bool) -> list[Veto]: ...
+
+    def dependent_online(self, op: Any, resource: str) -> None: ...
+
+    def dependent_remove(self, op: Any, resource: str, surprise: bool) -> None: ...
+
+    def resource_added(self, resource: str) -> None: ...
+
+    def resource_removed(self, resource: str) -> None: ...
+
+    def post_event(self, event: Event) -> None: ...
+
+    def refresh_registrations(self) -> None: ...
+
+    def registered_names(self, prefix: str = "") -> list[str]: ...
 
 
 class HandlerContext:
@@ -30,9 +65,9 @@ class HandlerContext:
 
     def __init__(
         self,
-        coordinator: Coordinator,
+        coordinator: Engine,
         handler: str,
-        operation: Operation | None,
+        operation: OperationState | None,
     ) -> None:
         self._coordinator = coordinator
         self._operation = operation
@@ -116,6 +151,23 @@ class HandlerContext:
     def post_event(self, event: Event) -> None:
         """Queue an event for every handler (thread-safe; for event sources)."""
         self._coordinator.post_event(event)
+
+    def registered_resources(self, prefix: str = "") -> list[str]:
+        """The resources handlers registered by exact name, starting with ``prefix``.
+
+        Every handler's ``rcm_register`` answer counts; glob patterns
+        (``net/*``) are left out, since they name no resource in particular.
+        Sorted, each name once.  A handler registers a name that may be absent
+        now (a configured device not plugged in) so that the plugin owning its
+        ap class can show an empty receptacle for it: that plugin's ap backend
+        asks here (e.g. ``ctx.registered_resources("net/")``) instead of
+        reading another handler's configuration.
+
+        Read-only and cheap, and never fenced (it changes nothing): an ap
+        backend may keep the context that ``rcm_ap_backends`` gave it and ask
+        on every listing; the answer follows each re-registration.
+        """
+        return self._coordinator.registered_names(prefix)
 
     def reregister(self) -> None:
         """Ask the coordinator to call ``rcm_register`` again on every handler."""

@@ -1,7 +1,9 @@
 """The coordinator: registry, locks, the phase runner, rollback and the journal.
 
-It knows nothing about networks.  A detach of an attachment point is a
-transaction over the resources its occupant carries::
+It knows no device class and no kind of resource: attachment points, the
+resource names their occupants carry and who consumes them all come from
+plugins.  A detach of an attachment point is a transaction over the resources
+its occupant carries::
 
     query     every handler of every resource: collect ALL vetoes
        |         system veto -> refused;  data veto -> refused unless forced
@@ -41,6 +43,7 @@ from rcm.model import (
     ApInfo,
     Event,
     Impact,
+    Listing,
     Outcome,
     Result,
     Usage,
@@ -49,7 +52,6 @@ from rcm.model import (
 from rcm.paths import Paths
 from rcm.protocols import ApBackend
 from rcm.runner import HandlerRunner
-from rcm.service import Listing
 from rcm.settings import handler_timeout, load_settings
 from rcm.store import Store
 
@@ -75,6 +77,11 @@ class Operation:
     @property
     def description(self) -> str:
         return f"{self.action.value} {self.ap_id}"
+
+
+def _is_pattern(name: str) -> bool:
+    """A registered name with fnmatch wildcards stands for many resources."""
+    return any(c in name for c in "*?[")
 
 
 def _as_veto(value: Any, handler: str, resource: str) -> Veto | None:
@@ -117,16 +124,25 @@ class Coordinator:
         self._registry: dict[str, list[str]] = {}
         self.backends: dict[str, tuple[str, ApBackend]] = {}
         self.event_sink: Callable[[Event], None] | None = None
+        self.summaries: dict[str, str] = {}
+        """Handler name -> what its rcm_configure said it read (see configure)."""
 
     # -- calling handlers ------------------------------------------------------
     def _impl(self, handler: str, hook: str) -> Any:
+        """``handler``'s implementation of ``hook`` (a pluggy HookImpl), or None."""
         for impl in getattr(self.pm.hook, hook).get_hookimpls():
             if impl.plugin_name == handler:
                 return impl
         return None
 
     def implementers(self, hook: str) -> list[str]:
-        return sorted(i.plugin_name for i in getattr(self.pm.hook, hook).get_hookimpls())
+        """The handlers implementing ``hook``, in pluggy's call order.
+
+        pluggy lists implementations in reverse call order; ``tryfirst`` ones
+        come first, ``trylast`` ones last, and the rest in name order
+        (rcm.plugins registers handlers so that it is so).
+        """
+        return [i.plugin_name for i in reversed(getattr(self.pm.hook, hook).get_hookimpls())]
 
     def call(
         self,
@@ -158,10 +174,23 @@ class Coordinator:
         """Configure handlers, collect ap backends and registrations.
 
         Raises ConfigError (nothing applied) if any handler's configuration is
-        bad.
+        bad.  Each handler's one-line summary of what it read (the optional
+        return value of ``rcm_configure``) is kept in :attr:`summaries` for
+        ``rcmd --check-config``.
         """
+        summaries: dict[str, str] = {}
         for handler in self.implementers("rcm_configure"):
-            self.call(handler, "rcm_configure", None)
+            summary = self.call(handler, "rcm_configure", None)
+            if summary is None:
+                continue
+            if not isinstance(summary, str):  # reported, not fatal: only check-config reads it
+                summary = (
+                    f"(rcm_configure returned {type(summary).__name__};"
+                    " expected None or a one-line summary)"
+                )
+                log.warning("handler %s: %s", handler, summary)
+            summaries[handler] = " ".join(summary.split())
+        self.summaries = summaries
         for handler in self.implementers("rcm_ap_backends"):
             for backend in self.call(handler, "rcm_ap_backends", None) or []:
                 if backend.prefix in self.backends:
@@ -205,13 +234,36 @@ class Coordinator:
             registry[handler] = [str(n) for n in names]
         self._registry = registry
 
-    def handlers_for(self, resource: str) -> list[str]:
-        """Handlers that registered ``resource`` (names or glob patterns)."""
+    def handlers_for(self, resource: str, hook: str | None = None) -> list[str]:
+        """Handlers that registered ``resource`` (names or glob patterns).
+
+        With ``hook``: those implementing it, in its call order (see
+        :meth:`implementers`); without, in ``rcm_register``'s call order.
+        """
+        order = self.implementers(hook) if hook else list(self._registry)
         return [
             h
-            for h, patterns in sorted(self._registry.items())
-            if any(p == resource or fnmatchcase(resource, p) for p in patterns)
+            for h in order
+            if any(p == resource or fnmatchcase(resource, p) for p in self._registry.get(h, ()))
         ]
+
+    def registered_names(self, prefix: str = "") -> list[str]:
+        """Every resource some handler registered by its exact name (glob
+        patterns left out) that starts with ``prefix``: sorted, each once.
+
+        Explicit names are how a handler says "this may exist" about a
+        resource that is absent now; an ap backend lists them as empty
+        receptacles.
+        """
+        registry = self._registry  # replaced whole by refresh_registrations
+        return sorted(
+            {
+                name
+                for names in registry.values()
+                for name in names
+                if name.startswith(prefix) and not _is_pattern(name)
+            }
+        )
 
     # -- listing ---------------------------------------------------------------
     def _backend_for(self, ap_id: str) -> tuple[str, ApBackend] | None:
@@ -240,7 +292,7 @@ class Coordinator:
     def usage(self, resources: tuple[str, ...] | list[str]) -> list[Usage]:
         lines: list[Usage] = []
         for resource in resources:
-            for handler in self.handlers_for(resource):
+            for handler in self.handlers_for(resource, "rcm_get_info"):
                 try:
                     info = self.call(handler, "rcm_get_info", None, resource=resource)
                 except HandlerError as e:
@@ -273,7 +325,7 @@ class Coordinator:
             return Result(Outcome.NO_SUCH_AP, ap_id, f"Attachment point not found: {ap_id}")
         op = Operation(next(self._tokens), ap_id, action, force, list(ap.resources), query_only)
         try:
-            self.locks.acquire([ap_id, *op.resources], op.token, op.description)
+            self.locks.acquire([ap_id, *op.resources], op)
         except BusyError as e:
             return Result(Outcome.BUSY, ap_id, str(e))
         return op
@@ -294,6 +346,8 @@ class Coordinator:
                 )
             if op.action.detaches:
                 return self._detach(op, handler, backend, ap)
+            if op.query_only:  # an attach asks no handler: nothing can veto it
+                return Result(Outcome.DONE, op.ap_id, force=op.force)
             return self._attach(op, handler, backend, ap)
         except RcmError as e:
             return Result(Outcome.FAILED, op.ap_id, str(e), messages=op.messages, operation=op.id)
@@ -303,7 +357,7 @@ class Coordinator:
     # -- detach ----------------------------------------------------------------
     def _query_resource(self, op: Operation, resource: str) -> list[Veto]:
         vetoes: list[Veto] = []
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_request_offline"):
             value = self.call(
                 handler, "rcm_request_offline", op, resource=resource, query=True, force=op.force
             )
@@ -315,7 +369,7 @@ class Coordinator:
 
     def _offline_resource(self, op: Operation, resource: str) -> None:
         assert op.id is not None
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_request_offline"):
             seq = self.store.step(op.id, "offline", handler, resource, "started")
             failpoint("offline.step")
             try:
@@ -345,28 +399,14 @@ class Coordinator:
             for resource in op.resources:
                 self._query_resource(op, resource)
         except HandlerError as e:
-            return Result(
-                Outcome.FAILED, op.ap_id, f"query failed: {e}", op.vetoes, messages=op.messages
-            )
-        blocking = [
-            v
-            for v in op.vetoes
-            if v.impact is Impact.SYSTEM or (v.impact is Impact.DATA and not op.force)
-        ]
-        if op.query_only:
+            return self._result(op, Outcome.FAILED, f"query failed: {e}")
+        blocking = [v for v in op.vetoes if v.impact.blocks(op.force)]
+        if blocking or (op.query_only and op.vetoes):
+            # Reported with the resources' other uses beside the vetoes.
             outcome = Outcome.VETOED if blocking else Outcome.DONE
-            return Result(outcome, op.ap_id, f"{op.description}: query", op.vetoes)
-        if blocking:
-            return Result(
-                Outcome.VETOED,
-                op.ap_id,
-                f"{op.description} refused",
-                op.vetoes,
-                messages=op.messages,
-            )
-        for v in op.vetoes:
-            kind = "forced past" if v.impact is Impact.DATA else "warning"
-            op.messages.append(f"{kind}: {v.resource}: {v.reason}")
+            return self._result(op, outcome, self._refusal(op, blocking), usage=True)
+        if op.query_only:
+            return self._result(op, Outcome.DONE)
         op.id = self.store.begin("detach", op.ap_id, op.action.value, op.resources, op.force)
         failpoint("query.done")
         self.store.set_phase(op.id, "offline")
@@ -380,15 +420,8 @@ class Coordinator:
             log.error("%s: %s; rolling back", op.description, e)
             self._rollback(op)
             self.store.finish(op.id, "rolled_back")
-            return Result(
-                Outcome.FAILED,
-                op.ap_id,
-                f"{op.description} failed: {e}",
-                op.vetoes,
-                [],
-                op.messages,
-                rolled_back=True,
-                operation=op.id,
+            return self._result(
+                op, Outcome.FAILED, f"{op.description} failed: {e}", rolled_back=True
             )
         self.store.set_phase(op.id, "hardware_done")
         failpoint("hardware.done")
@@ -396,7 +429,38 @@ class Coordinator:
         self._remove_phase(op, [*op.dependents, *op.resources])
         failpoint("remove.done")
         self.store.finish(op.id, "done")
-        return Result(Outcome.DONE, op.ap_id, "", op.vetoes, messages=op.messages, operation=op.id)
+        return self._result(op, Outcome.DONE)
+
+    @staticmethod
+    def _refusal(op: Operation, blocking: list[Veto]) -> str:
+        if not blocking:
+            return ""
+        if op.force:
+            return f"{op.description} refused (-f cannot override a system veto)"
+        return f"{op.description} refused"
+
+    def _result(
+        self,
+        op: Operation,
+        outcome: Outcome,
+        message: str = "",
+        *,
+        usage: bool = False,
+        rolled_back: bool = False,
+    ) -> Result:
+        """A detach's Result: every veto collected and whether -f was given,
+        from which the Result itself says what blocks and what was forced past."""
+        return Result(
+            outcome,
+            op.ap_id,
+            message,
+            list(op.vetoes),
+            self.usage(op.resources) if usage else [],
+            op.messages,
+            rolled_back=rolled_back,
+            operation=op.id,
+            force=op.force,
+        )
 
     def _rollback(self, op: Operation) -> None:
         """online to every handler that released (or began to), in reverse order."""
@@ -411,7 +475,7 @@ class Coordinator:
 
     def _remove_phase(self, op: Operation, resources: list[str]) -> None:
         for resource in resources:
-            for handler in self.handlers_for(resource):
+            for handler in self.handlers_for(resource, "rcm_notify_remove"):
                 try:
                     self.call(handler, "rcm_notify_remove", op, resource=resource, surprise=False)
                 except HandlerError as e:
@@ -451,7 +515,7 @@ class Coordinator:
         failures: list[str] = []
         for resource in op.resources:
             self.store.clear_removed(resource)
-            for handler in self.handlers_for(resource):
+            for handler in self.handlers_for(resource, "rcm_notify_online"):
                 try:
                     self.call(handler, "rcm_notify_online", op, resource=resource)
                     self.store.step(op.id, "online", handler, resource, "done")
@@ -466,7 +530,7 @@ class Coordinator:
         if op is None:
             raise RcmError(f"{resource}: request_offline is only possible within an operation")
         try:
-            self.locks.acquire([resource], op.token, op.description)
+            self.locks.acquire([resource], op)
         except BusyError as e:
             if query:
                 veto = Veto(str(e), Impact.SYSTEM, resource, "rcm")
@@ -481,11 +545,11 @@ class Coordinator:
 
     def dependent_online(self, op: Operation | None, resource: str) -> None:
         self.store.clear_removed(resource)
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_notify_online"):
             self.call(handler, "rcm_notify_online", op, resource=resource)
 
     def dependent_remove(self, op: Operation | None, resource: str, surprise: bool) -> None:
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_notify_remove"):
             self.call(handler, "rcm_notify_remove", op, resource=resource, surprise=surprise)
         self.store.mark_removed(resource, op.id if op else None)
 
@@ -519,7 +583,7 @@ class Coordinator:
             return
         log.warning("surprise removal of %s", resource)
         self.store.mark_removed(resource, None)
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_notify_remove"):
             try:
                 self.call(handler, "rcm_notify_remove", None, resource=resource, surprise=True)
             except HandlerError as e:
@@ -529,7 +593,7 @@ class Coordinator:
         log.info("%s appeared", resource)
         self.store.clear_removed(resource)
         self.refresh_registrations()
-        for handler in self.handlers_for(resource):
+        for handler in self.handlers_for(resource, "rcm_notify_online"):
             try:
                 self.call(handler, "rcm_notify_online", None, resource=resource)
             except HandlerError as e:

@@ -6,8 +6,8 @@ Threads, not asyncio (see docs/architecture.md, "Concurrency"):
 - the *control* thread accepts cfgadm's connections; each request takes its
   locks on arrival (so "Resource is busy" is immediate) and then waits for the
   worker;
-- *listeners*: udev (pyudev) and every plugin's event source (the network
-  plugin's netlink link monitor) post events to the worker's queue;
+- *listeners*: udev (pyudev) and every plugin's event source (for example
+  the net plugin's link monitor) post events to the worker's queue;
 - each handler runs on its own thread (rcm.runner), under a timeout.
 
 Start-up order matters: configuration is checked before anything changes
@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+from types import ModuleType
 from typing import Any
 
 from rcm.control import ControlServer
@@ -178,6 +179,52 @@ def sd_notify(state: str) -> None:
             pass
 
 
+def check_config(paths: Paths) -> int:
+    """``rcmd --check-config``: configure every handler as rcmd would, change
+    nothing, and say what was read: the folders, the handlers (name and
+    module) with each one's summary, and the ap classes.  0 good, 1 bad."""
+    from rcm.store import Store
+
+    try:
+        coordinator = Coordinator(
+            paths, make_plugin_manager(), store=Store(paths.database, readonly=True)
+        )
+        try:
+            coordinator.configure()
+        finally:
+            coordinator.stop()
+    except RcmError as e:
+        print(f"rcmd: {e}", file=sys.stderr)
+        return 1
+    for line in describe_configuration(paths, coordinator):
+        print(line)
+    print("rcmd: configuration is valid")
+    return 0
+
+
+def describe_configuration(paths: Paths, coordinator: Coordinator) -> list[str]:
+    """What ``--check-config`` read, one fact a line."""
+    config = paths.config_dir
+    lines = [
+        f"config folder:  {config}" + ("" if config.is_dir() else " (missing)"),
+        f"rcm.toml:       {paths.rcm_toml}"
+        + ("" if paths.rcm_toml.is_file() else " (missing: built-in settings)"),
+        f"state folder:   {paths.state_dir}",
+        f"runtime folder: {paths.runtime_dir}",
+    ]
+    names = coordinator.handlers
+    lines.append(f"handlers:       {len(names)}" + ("" if names else " (none installed)"))
+    width = max((len(n) for n in names), default=0)
+    for name in names:
+        plugin = coordinator.pm.get_plugin(name)
+        module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+        summary = coordinator.summaries.get(name)
+        lines.append(f"  {name:<{width}}  {module}" + (f": {summary}" if summary else ""))
+    classes = [f"{prefix} ({owner})" for prefix, (owner, _) in sorted(coordinator.backends.items())]
+    lines.append(f"ap classes:     {', '.join(classes) if classes else '(none)'}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="rcmd", description="The rcm coordinator daemon (runs in the foreground)."
@@ -198,20 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     paths = Paths.from_env()
     if os.geteuid() != 0:
-        print("rcmd: must run as root (it changes network configuration)", file=sys.stderr)
+        print("rcmd: must run as root (its handlers change the system)", file=sys.stderr)
         return 1
     if args.check_config:
-        try:
-            from rcm.store import Store
-
-            Coordinator(
-                paths, make_plugin_manager(), store=Store(paths.database, readonly=True)
-            ).configure()
-        except RcmError as e:
-            print(f"rcmd: {e}", file=sys.stderr)
-            return 1
-        print("rcmd: configuration is valid")
-        return 0
+        return check_config(paths)
     daemon = Daemon(paths)
     stopped = threading.Event()
 

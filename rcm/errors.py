@@ -41,7 +41,3 @@ class OperationFenced(RcmError):
     a thread); every call it then makes through ``ctx`` raises this, so its
     late work cannot start operations, write the store or speak to the admin.
     """
-
-
-class PermissionDenied(RcmError):
-    """Only root may change state."""

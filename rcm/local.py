@@ -2,38 +2,36 @@
 
 Same coordinator, same handlers, same journal; state changes happen under the
 system lock that rcmd would hold, so the two can never act at once.  Listing
-needs no privilege: without root the state is read, never written.
+needs no privilege: the state is read, never written.
+
+Nothing is created until a change is certain: the engine starts on a
+read-only store, and only when a request has passed the lookup (the ap
+exists and its class supports the function) does cfgadm take the system lock
+(creating the runtime folder), open the journal for writing (creating the
+state folder and the database), and complete or roll back whatever a crash
+left in flight.  A mistyped ap_id leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import os
-
 from rcm.coordinator import Coordinator
-from rcm.model import Action, Result
+from rcm.errors import RcmError
+from rcm.model import Action, Listing, Result
 from rcm.paths import Paths
 from rcm.plugins import make_plugin_manager
-from rcm.service import Listing
 from rcm.store import Store
 from rcm.syslock import SystemLock
 
 
 class LocalService:
     def __init__(self, paths: Paths, need_write: bool) -> None:
+        self.paths = paths
+        self.need_write = need_write
         self.lock: SystemLock | None = None
-        if need_write:
-            self.lock = SystemLock(paths.lock)
-            self.lock.acquire("cfgadm")
         try:
-            readonly = not need_write and (
-                os.geteuid() != 0 or not os.access(paths.state_dir, os.W_OK)
-            )
-            store = Store(paths.database, readonly=readonly)
+            store = Store(paths.database, readonly=True)
             self.coordinator = Coordinator(paths, make_plugin_manager(), store=store)
-            if need_write:
-                self.coordinator.start(reconcile=False)
-            else:
-                self.coordinator.configure()
+            self.coordinator.configure()
         except BaseException:
             self.close()
             raise
@@ -44,7 +42,29 @@ class LocalService:
     def change_state(
         self, action: Action, ap_id: str, force: bool, query_only: bool = False
     ) -> Result:
-        return self.coordinator.change_state(action, ap_id, force, query_only)
+        admitted = self.coordinator.admit(action, ap_id, force, query_only)
+        if isinstance(admitted, Result):  # no such ap, not supported, busy
+            return admitted
+        # A query changes nothing, unless a crash left an operation to finish first.
+        if not query_only or self.coordinator.store.running():
+            try:
+                self._become_writer()
+            except BaseException:
+                self.coordinator.locks.release(admitted.token)
+                raise
+        return self.coordinator.run(admitted)
+
+    def _become_writer(self) -> None:
+        """Take the system lock, open the journal for writing, and recover."""
+        if self.lock is not None:
+            return
+        if not self.need_write:
+            raise RcmError("internal error: a read-only cfgadm session asked for a change")
+        lock = SystemLock(self.paths.lock)
+        lock.acquire("cfgadm")
+        self.lock = lock
+        self.coordinator.store.make_writable()
+        self.coordinator.recover()
 
     def close(self) -> None:
         coordinator = getattr(self, "coordinator", None)

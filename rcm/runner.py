@@ -1,9 +1,10 @@
 """Calling a handler under a timeout.
 
 Each handler gets one long-lived thread of its own, and every call to it runs
-there.  So a handler keeps thread-bound resources between calls (pyroute2's
-sync ``IPRoute`` is bound to its thread), sees its calls strictly one at a
-time, and the caller can stop waiting after the timeout.
+there.  So a handler keeps thread-bound resources between calls (a library
+object that must be used from the thread that made it, a per-thread socket or
+database connection), sees its calls strictly one at a time, and the caller
+can stop waiting after the timeout.
 
 A Python thread cannot be killed.  When a call times out, the caller fences
 the call's context (every later call through ``ctx`` raises

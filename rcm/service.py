@@ -8,38 +8,14 @@ path either way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from rcm.model import Action, ApInfo, Result, Usage
-
-
-@dataclass
-class Listing:
-    """The answer to ``cfgadm -l``: aps in order, usage lines per ap_id when
-    verbose, and the requested ap_ids that do not exist."""
-
-    aps: list[ApInfo]
-    usage: dict[str, list[Usage]] = field(default_factory=dict)
-    missing: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "aps": [a.to_dict() for a in self.aps],
-            "usage": {k: [u.__dict__ for u in v] for k, v in self.usage.items()},
-            "missing": list(self.missing),
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Listing:
-        return cls(
-            [ApInfo.from_dict(a) for a in d["aps"]],
-            {k: [Usage(**u) for u in v] for k, v in d.get("usage", {}).items()},
-            list(d.get("missing", [])),
-        )
+from rcm.model import Action, Listing, Result
 
 
 class Service(Protocol):
+    """cfgadm's one view of rcm: list aps, change one ap's state."""
+
     def list_aps(self, ap_ids: list[str], verbose: bool) -> Listing:
         """List every ap (``ap_ids`` empty) or the named ones."""
         ...

@@ -1,4 +1,9 @@
-"""rcm.toml: the coordinator's own settings (handlers read their sections too)."""
+"""rcm.toml: the coordinator's own settings.
+
+The engine reads ``[handlers]`` and ``[udev]``; every plugin, built-in or
+third-party, reads its own ``[plugins.<name>]`` section (``<name>`` is its
+entry-point name) in ``rcm_configure`` and checks its keys there.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,11 @@ from typing import Any
 from rcm.errors import ConfigError
 
 DEFAULT_TIMEOUT = 60.0
-KNOWN_TABLES = {"handlers", "netns", "udev", "plugins"}
+KNOWN_TABLES = {"handlers", "udev", "plugins"}
+MOVED_TABLES = {"netns": "plugins.net"}
+"""Tables that older releases read at the top level and a plugin now reads in
+its own ``[plugins.<name>]`` section (same keys): an old file gets a pointer
+to the new place instead of "unknown table"."""
 
 
 def load_settings(path: Path) -> dict[str, Any]:
@@ -25,6 +34,9 @@ def load_settings(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(path, "", f"TOML syntax error: {e}") from None
     for key, value in data.items():
+        if key in MOVED_TABLES:
+            new = MOVED_TABLES[key]
+            raise ConfigError(path, key, f"this table has moved: write [{new}] instead (same keys)")
         if key not in KNOWN_TABLES:
             raise ConfigError(
                 path, key, f"unknown table (known: {', '.join(sorted(KNOWN_TABLES))})"

@@ -90,30 +90,36 @@ class OperationRecord:
     state: str
 
 
-@dataclass
-class StepRecord:
-    seq: int
-    phase: str
-    handler: str
-    resource: str
-    status: str
-
-
 class Store:
     """Thread-safe access to the state database (a connection per thread)."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
-        """``readonly``: for listing without privilege (no rcmd, not root):
-        read the database if there is one, else an empty one in memory."""
+        """``readonly``: read the database if there is one, else an empty one
+        in memory, and create nothing: for listing, for ``rcmd
+        --check-config``, and for cfgadm's in-process engine until a change
+        is certain (:meth:`make_writable`)."""
         self.path = path
-        self.readonly = readonly
+        self.readonly = True
         self._local = threading.local()
+        self._generation = 0  # bumped when the mode changes: each thread reconnects
         if not readonly:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn().executescript(SCHEMA)
+            self.make_writable()
+
+    def make_writable(self) -> None:
+        """Create the state folder and the database if they are missing, and
+        write from now on (every thread's next call reconnects)."""
+        if not self.readonly:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.readonly = False
+        self._generation += 1
+        self._conn().executescript(SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "generation", 0) != self._generation:
+            conn.close()  # a read-only connection of this thread, from before make_writable
+            conn = None
         if conn is None:
             if self.readonly:
                 try:
@@ -129,6 +135,7 @@ class Store:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
             self._local.conn = conn
+            self._local.generation = self._generation
             self._local.durable = True
         return conn
 
@@ -220,32 +227,6 @@ class Store:
             OperationRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), bool(r[5]), r[6], r[7])
             for r in rows
         ]
-
-    def operation(self, op_id: int) -> OperationRecord | None:
-        r = (
-            self._conn()
-            .execute(
-                "SELECT id, kind, ap_id, action, resources, force, phase, state FROM operations"
-                " WHERE id = ?",
-                (op_id,),
-            )
-            .fetchone()
-        )
-        if r is None:
-            return None
-        return OperationRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), bool(r[5]), r[6], r[7])
-
-    def steps(self, op_id: int) -> list[StepRecord]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT seq, phase, handler, resource, status FROM steps WHERE op_id = ?"
-                " ORDER BY seq",
-                (op_id,),
-            )
-            .fetchall()
-        )
-        return [StepRecord(*r) for r in rows]
 
     # -- resources rcm took away ---------------------------------------------
     def mark_removed(self, resource: str, op_id: int | None) -> None:

@@ -51,13 +51,13 @@ from rcm.model import (
     ApInfo,
     Condition,
     Event,
+    Listing,
     Occupant,
     Receptacle,
     Result,
 )
 from rcm.paths import Paths
 from rcm.plugins import make_plugin_manager
-from rcm.service import Listing
 from rcm.settings import load_settings
 from rcm.store import HandlerStore
 

@@ -138,3 +138,14 @@ def test_frames_for_counts() -> None:
     frames = frames_for(MAC_A, [V4, f"{V6}/64", "198.51.100.1/24"])
     assert len(frames) == 5  # two per IPv4 address, one per IPv6 address
     assert all(len(f) >= 42 for f in frames)
+
+
+def test_failure_with_parsed_addresses_is_the_real_error(pair: tuple[str, str]) -> None:
+    """The IPMP handler passes parsed interfaces: the error must name them,
+    not turn into a TypeError while being written."""
+    a, _b = pair
+    parsed = [ipaddress.ip_interface(f"{V4}/24"), ipaddress.ip_interface(f"{V6}/64")]
+    with Announcer(netns=a) as ann:
+        with pytest.raises(NetlinkError) as err:
+            ann.announce("nosuch0", MAC_A, parsed)
+    assert str(err.value).startswith(f"nosuch0: cannot announce {V4}/24, {V6}/64: ")

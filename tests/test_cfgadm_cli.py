@@ -9,10 +9,13 @@ kernel) is covered by the lab tests.
 from __future__ import annotations
 
 import io
+import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from rcm.model import (
     ApInfo,
     Condition,
     Impact,
+    Listing,
     Occupant,
     Outcome,
     Receptacle,
@@ -32,7 +36,6 @@ from rcm.model import (
     Usage,
     Veto,
 )
-from rcm.service import Listing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +62,7 @@ class FakeService:
     aps: list[ApInfo] = field(default_factory=lambda: list(APS))
     usage: dict[str, list[Usage]] = field(default_factory=dict)
     results: dict[str, Result] = field(default_factory=dict)
-    queries: dict[str, Result] = field(default_factory=dict)
+    vetoes: dict[str, list[Veto]] = field(default_factory=dict)
     calls: list[tuple] = field(default_factory=list)
     closed: bool = False
     raise_on_change: Exception | None = None
@@ -78,8 +81,17 @@ class FakeService:
         self.calls.append(("query" if query_only else "change", action, ap_id, force))
         if self.raise_on_change is not None:
             raise self.raise_on_change
-        table = self.queries if query_only else self.results
-        return table.get(ap_id, Result(Outcome.DONE, ap_id))
+        if ap_id in self.vetoes:
+            # As the engine reports a detach: every veto, the request's force;
+            # the Result itself says what blocks and what -f overrode.
+            vetoes = self.vetoes[ap_id]
+            blocked = any(v.impact.blocks(force) for v in vetoes)
+            message = f"{action.value} {ap_id} refused" if blocked else ""
+            outcome = Outcome.VETOED if blocked else Outcome.DONE
+            return Result(outcome, ap_id, message, list(vetoes), force=force)
+        if query_only:
+            return Result(Outcome.DONE, ap_id, force=force)
+        return self.results.get(ap_id, Result(Outcome.DONE, ap_id, force=force))
 
     def close(self) -> None:
         self.closed = True
@@ -90,7 +102,7 @@ def svc(monkeypatch: pytest.MonkeyPatch) -> FakeService:
     fake = FakeService()
     opened: list[bool] = []
 
-    def open_service(paths, need_write: bool) -> FakeService:
+    def open_service(need_write: bool) -> FakeService:
         opened.append(need_write)
         fake.calls.append(("open", need_write))
         return fake
@@ -257,7 +269,7 @@ def test_anyone_may_list(svc: FakeService, capsys, monkeypatch) -> None:
 
 
 def test_open_service_error_is_one_line(monkeypatch, capsys) -> None:
-    def broken(paths, need_write):
+    def broken(need_write):
         raise RcmError("/run/rcm/rcm.lock: held by pid 42 (cfgadm)")
 
     monkeypatch.setattr(cli, "open_service", broken)
@@ -267,7 +279,7 @@ def test_open_service_error_is_one_line(monkeypatch, capsys) -> None:
 
 
 def test_os_error_from_service_is_one_line(monkeypatch, capsys) -> None:
-    def broken(paths, need_write):
+    def broken(need_write):
         raise ConnectionRefusedError(111, "Connection refused", "/run/rcm/rcmd.sock")
 
     monkeypatch.setattr(cli, "open_service", broken)
@@ -316,11 +328,28 @@ def test_each_ap_in_turn_stopping_at_first_failure(svc: FakeService, capsys) -> 
     assert [c[2] for c in changes(svc)] == ["net:nic0", "net:nic1"]
 
 
+def table_rows(lines: list[str]) -> list[list[str]]:
+    """The rows of a resource table (heading, rule, rows), cut at the
+    heading's columns; a line with no Resource continues the row above (a
+    wrapped Information cell), joined back with a space."""
+    starts = [lines[0].index(h) for h in ("Resource", "Impact", "Handler", "Information")]
+    assert set(lines[1]) <= {"-", " "}
+    rows: list[list[str]] = []
+    for line in lines[2:]:
+        cells = [line[a:b].strip() for a, b in zip(starts, [*starts[1:], None], strict=True)]
+        if cells[0]:
+            rows.append(cells)
+        else:
+            assert cells[1:3] == ["", ""], line
+            rows[-1][3] += " " + cells[3]
+    return rows
+
+
 def test_vetoed_prints_table_and_hint(svc: FakeService, capsys) -> None:
     svc.results["net:nic1"] = Result(
         Outcome.VETOED,
         "net:nic1",
-        "unconfigure net:nic1 vetoed",
+        "unconfigure net:nic1 refused",
         vetoes=[DATA_VETO],
         usage=[
             Usage("net/nic1", "nic1: hosts data addresses 192.0.2.11/24 of IPMP group g", "ipmp")
@@ -331,30 +360,49 @@ def test_vetoed_prints_table_and_hint(svc: FakeService, capsys) -> None:
     assert status == 1
     assert out == "querying 2 handlers\n"
     lines = err.splitlines()
-    assert lines[0] == ("cfgadm: Component system is busy, try again: unconfigure net:nic1 vetoed")
+    assert lines[0] == "cfgadm: Component system is busy, try again: unconfigure net:nic1 refused"
     assert lines[1].split() == ["Resource", "Impact", "Handler", "Information"]
-    assert set(lines[2]) <= {"-", " "}
-    assert lines[3].split(None, 3) == [
-        "net/nic1",
-        "data",
-        "ipmp",
-        "nic1 is the last working member of IPMP group g",
+    assert table_rows(lines[1:-1]) == [
+        ["net/nic1", "data", "ipmp", "nic1 is the last working member of IPMP group g"],
+        ["net/nic1", "", "ipmp", "nic1: hosts data addresses 192.0.2.11/24 of IPMP group g"],
     ]
-    assert lines[4].split(None, 2) == [
-        "net/nic1",
-        "ipmp",
-        "nic1: hosts data addresses 192.0.2.11/24 of IPMP group g",
-    ]
-    # Columns line up under their headings.
-    assert lines[3].index("data") == lines[1].index("Impact")
-    assert lines[3].index("nic1 is") == lines[1].index("Information")
     assert lines[-1] == "use -f to override"
 
 
-def test_system_veto_gets_no_force_hint(svc: FakeService, capsys) -> None:
+LONG_REASONS = [
+    "nic1 is the last working member of IPMP group g, and every data address of the group"
+    " (192.0.2.10/24, 192.0.2.11/24, 2001:db8::10/64, 2001:db8::11/64) would be lost with it",
+    "a-single-unbroken-word-that-is-far-longer-than-any-terminal-column-could-ever-hold-"
+    "without-being-cut-somewhere-along-the-way-0123456789",
+    "first line of a multi-line reason\nsecond line, which is also rather long and goes on"
+    " well past where an eighty-column terminal would have to wrap it",
+]
+
+
+@pytest.mark.parametrize("reason", LONG_REASONS)
+def test_veto_table_fits_80_columns(svc: FakeService, capsys, reason: str) -> None:
+    long_resource = "/devices/pci0000:00/0000:00:1c.4/0000:3b:00.0/net/enp59s0f0"
     svc.results["net:nic1"] = Result(
-        Outcome.VETOED, "net:nic1", "vetoed", vetoes=[DATA_VETO, SYSTEM_VETO]
+        Outcome.VETOED,
+        "net:nic1",
+        "unconfigure net:nic1 refused",
+        vetoes=[
+            Veto(reason, Impact.DATA, "net/nic1", "ipmp"),
+            Veto("holds the NFS root", Impact.SYSTEM, long_resource, "a-long-handler-name"),
+        ],
     )
+    status, _, err = run(capsys, "-c", "unconfigure", "net:nic1")
+    assert status == 1
+    table = err.splitlines()[1:]
+    assert max(len(line) for line in table) <= 80, err
+    text = " ".join(line[table[0].index("Information") :] for line in table[2:])
+    # Every word of the reason is there, in order (a word too long is cut, not lost).
+    assert "".join(text.split()).startswith("".join(reason.split()))
+    assert "holds the NFS root" in text
+
+
+def test_system_veto_gets_no_force_hint(svc: FakeService, capsys) -> None:
+    svc.vetoes["net:nic1"] = [DATA_VETO, SYSTEM_VETO]
     status, _, err = run(capsys, "-c", "unconfigure", "net:nic1")
     assert status == 1
     assert "system" in err and "use -f" not in err
@@ -408,20 +456,18 @@ def test_other_outcomes(svc: FakeService, capsys, outcome, message, status, expe
     assert (got, out, err) == (status, "", expected)
 
 
-def test_done_prints_only_messages(svc: FakeService, capsys) -> None:
-    """The engine reports warnings and overridden vetoes in ``messages``; the
-    vetoes list is not printed a second time."""
-    svc.results["net:nic0"] = Result(
-        Outcome.DONE,
-        "net:nic0",
-        vetoes=[
-            Veto("nic0 has a manual address 198.51.100.1/24", Impact.WARNING, "net/nic0", "net")
-        ],
-        messages=["warning: net/nic0: nic0 has a manual address 198.51.100.1/24"],
-    )
+def test_done_with_warning_prints_it_once(svc: FakeService, capsys) -> None:
+    """A warning veto does not stop the change; it is printed once, in the table."""
+    svc.vetoes["net:nic0"] = [
+        Veto("nic0 has a manual address 198.51.100.1/24", Impact.WARNING, "net/nic0", "net")
+    ]
     status, out, err = run(capsys, "-c", "unconfigure", "net:nic0")
-    assert (status, err) == (0, "")
-    assert out == "warning: net/nic0: nic0 has a manual address 198.51.100.1/24\n"
+    assert (status, out) == (0, "")
+    lines = err.splitlines()
+    assert lines[0] == "cfgadm: unconfigure net:nic0 done, with warnings:"
+    assert table_rows(lines[1:]) == [
+        ["net/nic0", "warning", "net", "nic0 has a manual address 198.51.100.1/24"]
+    ]
 
 
 def test_rcm_error_during_change(svc: FakeService, capsys) -> None:
@@ -444,35 +490,37 @@ def test_non_root_may_not_change_state(svc: FakeService, capsys, monkeypatch) ->
 # --------------------------------------------------------------------------- -f and confirmation
 
 
-def vetoed_query(svc: FakeService, *vetoes: Veto) -> None:
-    svc.queries["net:nic1"] = Result(Outcome.VETOED, "net:nic1", "vetoed", vetoes=list(vetoes))
-
-
-def test_force_with_y_acts_directly(svc: FakeService, capsys) -> None:
-    vetoed_query(svc, DATA_VETO)
-    status, _, _ = run(capsys, "-fyc", "unconfigure", "net:nic1")
-    assert status == 0
+def test_force_with_y_acts_directly_and_says_what_it_overrode(svc: FakeService, capsys) -> None:
+    svc.vetoes["net:nic1"] = [DATA_VETO]
+    status, out, err = run(capsys, "-fyc", "unconfigure", "net:nic1")
+    assert (status, out) == (0, "")
     assert changes(svc) == [("change", Action.UNCONFIGURE, "net:nic1", True)]
+    lines = err.splitlines()
+    assert lines[0] == "cfgadm: unconfigure net:nic1 done; -f overrode:"
+    assert table_rows(lines[1:]) == [["net/nic1", "data", "ipmp", DATA_VETO.reason]]
 
 
 def test_force_with_n_shows_vetoes_and_does_not_act(svc: FakeService, capsys) -> None:
-    vetoed_query(svc, DATA_VETO)
+    svc.vetoes["net:nic1"] = [DATA_VETO]
     status, out, err = run(capsys, "-fnc", "unconfigure", "net:nic1")
-    assert status == 1
-    assert changes(svc) == [("query", Action.UNCONFIGURE, "net:nic1", False)]
-    assert "nic1 is the last working member of IPMP group g" in err
-    assert "left unchanged" in err
+    assert (status, out) == (1, "")
+    # The query is the forced change's: it says what -f would override.
+    assert changes(svc) == [("query", Action.UNCONFIGURE, "net:nic1", True)]
+    lines = err.splitlines()
+    assert lines[0] == "cfgadm: unconfigure net:nic1 is vetoed; -f would override:"
+    assert table_rows(lines[1:-1]) == [["net/nic1", "data", "ipmp", DATA_VETO.reason]]
+    assert lines[-1] == "cfgadm: not confirmed (-n): net:nic1 left unchanged"
 
 
-def test_force_without_tty_proceeds(svc: FakeService, capsys) -> None:
-    vetoed_query(svc, DATA_VETO)
+def test_forced_change_says_what_it_forced_past_once(svc: FakeService, capsys) -> None:
+    """A script (stdin not a terminal) said -f: no question, no query; the
+    change reports what -f overrode, once."""
+    svc.vetoes["net:nic1"] = [DATA_VETO]
     status, _, err = run(capsys, "-f", "-c", "unconfigure", "net:nic1")
     assert status == 0
-    assert changes(svc) == [
-        ("query", Action.UNCONFIGURE, "net:nic1", False),
-        ("change", Action.UNCONFIGURE, "net:nic1", True),
-    ]
-    assert "last working member" in err  # the admin still sees what was overridden
+    assert changes(svc) == [("change", Action.UNCONFIGURE, "net:nic1", True)]
+    assert err.count(DATA_VETO.reason) == 1
+    assert "vetoed" not in err and "Component system is busy" not in err
 
 
 @pytest.mark.parametrize(
@@ -480,37 +528,72 @@ def test_force_without_tty_proceeds(svc: FakeService, capsys) -> None:
     [("yes\n", True), ("y\n", True), ("no\n", False), ("\n", False), ("", False)],
 )
 def test_force_on_tty_asks(svc: FakeService, capsys, monkeypatch, answer, acted) -> None:
-    vetoed_query(svc, DATA_VETO)
+    svc.vetoes["net:nic1"] = [DATA_VETO]
     monkeypatch.setattr(cli, "_stdin_is_tty", lambda: True)
     monkeypatch.setattr(sys, "stdin", io.StringIO(answer))
     status, _, err = run(capsys, "-f", "-c", "unconfigure", "net:nic1")
     assert cli.CONFIRM_PROMPT in err
     assert status == (0 if acted else 1)
     assert (("change", Action.UNCONFIGURE, "net:nic1", True) in svc.calls) is acted
+    # Shown before the question, not again after the change.
+    assert err.count(DATA_VETO.reason) == 1
+    assert "-f overrode" not in err
 
 
 def test_force_nothing_to_confirm(svc: FakeService, capsys, monkeypatch) -> None:
     monkeypatch.setattr(cli, "_stdin_is_tty", lambda: True)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # would answer no if asked
     status, _, err = run(capsys, "-f", "-c", "unconfigure", "net:nic0")
-    assert status == 0 and cli.CONFIRM_PROMPT not in err
+    assert (status, err) == (0, "")
+    assert cli.CONFIRM_PROMPT not in err
 
 
-def test_force_cannot_override_system_veto(svc: FakeService, capsys) -> None:
-    vetoed_query(svc, DATA_VETO, SYSTEM_VETO)
+@pytest.mark.parametrize("tty", [True, False])
+def test_force_cannot_override_system_veto(svc: FakeService, capsys, monkeypatch, tty) -> None:
+    svc.vetoes["net:nic1"] = [DATA_VETO, SYSTEM_VETO]
+    monkeypatch.setattr(cli, "_stdin_is_tty", lambda: tty)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("yes\n"))
     status, _, err = run(capsys, "-f", "-c", "unconfigure", "net:nic1")
     assert status == 1
-    assert changes(svc) == [("query", Action.UNCONFIGURE, "net:nic1", False)]
-    assert err.startswith(
-        "cfgadm: Component system is busy, try again: unconfigure net:nic1 refused (-f cannot"
-    )
-    assert "use -f" not in err
+    assert [c[0] for c in changes(svc)] == ["query" if tty else "change"]
+    assert err.startswith("cfgadm: Component system is busy, try again: unconfigure net:nic1")
+    assert cli.CONFIRM_PROMPT not in err and "use -f" not in err
+    assert SYSTEM_VETO.reason in err
 
 
 def test_n_without_f_just_acts(svc: FakeService, capsys) -> None:
     status, _, _ = run(capsys, "-n", "-c", "unconfigure", "net:nic0")
     assert status == 0
     assert changes(svc) == [("change", Action.UNCONFIGURE, "net:nic0", False)]
+
+
+# --------------------------------------------------------------------------- the engine's Result
+
+
+@pytest.mark.parametrize(
+    ("outcome", "vetoes", "force", "blocking", "forced_past", "overridable", "status"),
+    [
+        (Outcome.VETOED, [DATA_VETO], False, [DATA_VETO], [], True, 1),
+        (Outcome.DONE, [DATA_VETO], True, [], [DATA_VETO], False, 0),
+        (Outcome.VETOED, [DATA_VETO, SYSTEM_VETO], False, [DATA_VETO, SYSTEM_VETO], [], False, 1),
+        (Outcome.VETOED, [DATA_VETO, SYSTEM_VETO], True, [SYSTEM_VETO], [], False, 1),
+        (Outcome.NOT_SUPPORTED, [], False, [], [], False, 2),
+    ],
+)
+def test_result_says_what_blocks_and_what_was_forced(
+    outcome, vetoes, force, blocking, forced_past, overridable, status
+) -> None:
+    """The veto policy is the engine's: cfgadm reads these, over the socket
+    as JSON, and works nothing out again."""
+    warning = Veto("manual address", Impact.WARNING, "net/nic1", "net")
+    sent = Result(outcome, "net:nic1", "m", [*vetoes, warning], force=force, operation=3)
+    got = Result.from_dict(json.loads(json.dumps(sent.to_dict())))
+    assert got == sent
+    assert got.blocking == blocking
+    assert got.forced_past == forced_past
+    assert got.warnings == [warning]
+    assert got.overridable is overridable
+    assert got.exit_status == status == sent.to_dict()["exit_status"]
 
 
 # --------------------------------------------------------------------------- syntax
@@ -631,14 +714,14 @@ def test_listing_does_not_import_pyroute2_or_tabulate() -> None:
         import sys
         import cfgadm.cli as cli
         from rcm.model import ApInfo, Condition, Occupant, Receptacle
-        from rcm.service import Listing
+        from rcm.model import Listing
         class S:
             def list_aps(self, ap_ids, verbose):
                 return Listing([ApInfo("net:nic0", "veth", Receptacle.CONNECTED,
                                        Occupant.CONFIGURED, Condition.OK)])
             def close(self):
                 pass
-        cli.open_service = lambda paths, need_write: S()
+        cli.open_service = lambda need_write: S()
         status = cli.main(["-lv"])
         bad = [m for m in ("pyroute2", "tabulate") if m in sys.modules]
         print("STATUS", status, "BAD", bad, file=sys.stderr)
@@ -646,6 +729,54 @@ def test_listing_does_not_import_pyroute2_or_tabulate() -> None:
     )
     assert "STATUS 0 BAD []" in r.stderr, r.stderr
     assert "net:nic0" in r.stdout
+
+
+def test_client_path_imports_no_engine(tmp_path: Path) -> None:
+    """``cfgadm -l`` against rcmd (a stand-in answering on the socket) imports
+    nothing of the engine: no pluggy, no entry-point scan (importlib.metadata),
+    no pyroute2, no tabulate, and none of what measured slow at start-up
+    (the socket module's enums, dataclasses)."""
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(runtime / "rcmd.sock"))
+    server.listen(1)
+    server.settimeout(60)
+    listing = Listing([ap("nic0")])
+    requests: list[dict] = []
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            buf = b""
+            while not buf.endswith(b"\n"):
+                buf += conn.recv(65536)
+            requests.append(json.loads(buf))
+            conn.sendall(json.dumps(listing.to_dict()).encode() + b"\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    code = textwrap.dedent("""\
+        import sys
+        at_start = set(sys.modules)  # an older editable install's finder imports pathlib
+        import cfgadm.cli as cli
+        status = cli.main(["-l"])
+        heavy = ("pluggy", "importlib.metadata", "pyroute2", "tabulate", "rcm.coordinator",
+                 "rcm.plugins", "socket", "dataclasses", "pathlib")
+        loaded = [m for m in heavy if m in sys.modules and m not in at_start]
+        print("STATUS", status, "LOADED", loaded, file=sys.stderr)
+        """)
+    env = {**os.environ, "RCM_RUNTIME_DIR": str(runtime), "RCM_STATE_DIR": str(tmp_path / "s")}
+    try:
+        r = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+        )
+        thread.join(timeout=10)
+    finally:
+        server.close()
+    assert "STATUS 0 LOADED []" in r.stderr, r.stderr
+    assert requests == [{"op": "list", "ap_ids": [], "verbose": False}]
+    assert r.stdout.splitlines()[1].startswith("net:nic0")
 
 
 def test_usage_error_from_real_process_has_no_traceback() -> None:

@@ -6,7 +6,9 @@
 - Bad requests (not JSON, not an object, unknown op, bad fields, a line over 64 KiB) get an
   ``{"error": ...}`` answer and rcmd keeps serving.
 - Without rcmd, cfgadm runs the engine in its own process: listing works, a state change works
-  end to end, and it takes the system lock, so two writers can never act at once.
+  end to end, and it takes the system lock, so two writers can never act at once; a mistyped
+  ap_id creates nothing (no lock, no state folder, no database).
+- A forced unconfigure says what -f overrode, once; ``rcmd --check-config`` says what it read.
 
 The unprivileged user is uid/gid 65534 (nobody) with no supplementary groups and only one
 capability, CAP_DAC_READ_SEARCH (ambient), because the product's Python lives under /root
@@ -319,3 +321,115 @@ def test_silent_client_is_dropped_quietly(running: Lab) -> None:
     assert "Traceback" not in log, log
     r = running.cfgadm("-l", "net:nic0")
     assert r.returncode == 0, show(r, running)
+
+
+def test_forced_unconfigure_says_what_it_forced_past_once(running: Lab) -> None:
+    """The last working member of group g: vetoed (data) without -f, with a hint; -fn shows
+    what -f would override and changes nothing; a script's -f acts and says it once."""
+    r = running.cfgadm("-c", "unconfigure", "net:nic0")
+    assert r.returncode == 0, show(r, running)
+    r = running.cfgadm("-c", "unconfigure", "net:nic1")
+    assert r.returncode == 1, show(r, running)
+    assert r.stderr.startswith("cfgadm: Component system is busy, try again:"), show(r, running)
+    assert r.stderr.splitlines()[-1] == "use -f to override", show(r, running)
+    assert max(len(line) for line in r.stderr.splitlines()[1:]) <= 80, show(r, running)
+    r = running.cfgadm("-fn", "-c", "unconfigure", "net:nic1")
+    assert r.returncode == 1 and "-f would override" in r.stderr, show(r, running)
+    assert "net:nic1 left unchanged" in r.stderr, show(r, running)
+    assert "nic1" in running.links_in("host"), show(r, running)
+
+    r = running.cfgadm("-f", "-c", "unconfigure", "net:nic1")
+    assert r.returncode == 0, show(r, running)
+    lines = r.stderr.splitlines()
+    assert lines[0] == "cfgadm: unconfigure net:nic1 done; -f overrode:", show(r, running)
+    data_rows = [line for line in lines if line.split()[1:2] == ["data"]]
+    assert len(data_rows) == 1 and data_rows[0].startswith("net/nic1"), show(r, running)
+    assert "vetoed" not in r.stderr and "busy" not in r.stderr, show(r, running)
+    assert "nic1" in running.links_in("holding"), show(r, running)
+
+
+# -- what a command leaves behind ----------------------------------------------------------
+
+
+def _cfgadm_here(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """cfgadm as root in this namespace (nothing of the lab's), no rcmd."""
+    cfgadm = str(Path(sys.executable).with_name("cfgadm"))
+    return subprocess.run(
+        [cfgadm, *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+
+
+def _rcm_dirs(tmp_path: Path) -> dict[str, str]:
+    return {
+        "RCM_CONFIG_DIR": str(tmp_path / "config"),
+        "RCM_STATE_DIR": str(tmp_path / "state"),
+        "RCM_RUNTIME_DIR": str(tmp_path / "runtime"),
+    }
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("-c", "unconfigure", "net:doesnotexist"),
+        ("-f", "-c", "unconfigure", "net:doesnotexist"),
+        ("-c", "configure", "net:doesnotexist"),
+        ("-c", "configure", "nosuchclass:x"),
+        ("-l", "net:doesnotexist"),
+    ],
+)
+def test_failed_lookup_leaves_nothing_behind(lab: None, tmp_path: Path, args) -> None:
+    """No rcmd, as root: a mistyped ap_id creates neither the runtime folder (lock) nor the
+    state folder and its database; they are made only when a change is certain."""
+    r = _cfgadm_here(_rcm_dirs(tmp_path), *args)
+    assert r.returncode == 1, r
+    assert r.stderr == f"cfgadm: Attachment point not found: {args[-1]}\n", r
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], list(tmp_path.rglob("*"))
+
+
+# -- rcmd --check-config -------------------------------------------------------------------
+
+
+def _check_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    rcmd = str(Path(sys.executable).with_name("rcmd"))
+    return subprocess.run(
+        [rcmd, "--check-config"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+
+
+def test_check_config_says_what_it_read(built: Lab) -> None:
+    r = _check_config(built.env())
+    assert r.returncode == 0, r
+    out = r.stdout.splitlines()
+    assert out[-1] == "rcmd: configuration is valid", r.stdout
+    facts = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in out[:4]}
+    assert facts == {
+        "config folder": str(built.config_dir),
+        "rcm.toml": str(built.config_dir / "rcm.toml"),
+        "state folder": str(built.state_dir),
+        "runtime folder": str(built.runtime_dir),
+    }, r.stdout
+    # "  <name>  <module>: <summary>", the summary being the handler's own line.
+    handlers = {
+        line.split()[0]: line.split()[1].rstrip(":") for line in out if line.startswith("  ")
+    }
+    assert handlers == {"ipmp": "rcm_ipmp.handler", "net": "rcm_net.plugin"}, r.stdout
+    assert any(line.startswith("  ipmp  rcm_ipmp.handler: ") for line in out), r.stdout
+    assert "ap classes:     net (net)" in out, r.stdout
+
+
+def test_check_config_without_a_config_folder_says_so(lab: None, tmp_path: Path) -> None:
+    r = _check_config(_rcm_dirs(tmp_path))
+    assert r.returncode == 0, r
+    assert f"config folder:  {tmp_path / 'config'} (missing)" in r.stdout.splitlines(), r.stdout
+    assert r.stdout.splitlines()[-1] == "rcmd: configuration is valid", r.stdout
+    assert list(tmp_path.iterdir()) == [], "checking creates nothing"

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from enginekit import Recorder, SlotBackend, SlotPlugin, make_slots, read_log
 
+from rcm import hookimpl
 from rcm.coordinator import Coordinator
-from rcm.errors import OperationFenced
+from rcm.errors import BusyError, OperationFenced
+from rcm.locks import LockTable
 from rcm.model import Action, Impact, Outcome, Veto
 from rcm.paths import Paths
 from rcm.plugins import make_plugin_manager
@@ -61,7 +64,7 @@ def test_force_overrides_data_but_never_system(tmp_path, logf):
     c = build(tmp_path, {"a": Recorder(logf, [DEV], veto="data veto")})
     r = c.change_state(Action.UNCONFIGURE, "slot:s1", force=True)
     assert r.outcome is Outcome.DONE
-    assert any("forced past" in m for m in r.messages)
+    assert [(v.resource, v.reason) for v in r.forced_past] == [(DEV, "data veto")]
     assert (tmp_path / "sys/s1/present").read_text().strip() == "0"
 
     c2 = build(
@@ -69,6 +72,7 @@ def test_force_overrides_data_but_never_system(tmp_path, logf):
     )
     r2 = c2.change_state(Action.UNCONFIGURE, "slot:s1", force=True)
     assert r2.outcome is Outcome.VETOED
+    assert [v.reason for v in r2.blocking] == ["kernel root"] and not r2.overridable
     assert (tmp_path / "2/sys/s1/present").read_text().strip() == "1"
 
 
@@ -76,7 +80,7 @@ def test_warning_is_shown_and_proceeds(tmp_path, logf):
     c = build(tmp_path, {"a": Recorder(logf, [DEV], veto=Veto("just so you know", Impact.WARNING))})
     r = c.change_state(Action.UNCONFIGURE, "slot:s1", force=False)
     assert r.outcome is Outcome.DONE
-    assert r.messages == [f"warning: {DEV}: just so you know"]
+    assert [(v.resource, v.reason) for v in r.warnings] == [(DEV, "just so you know")]
 
 
 def test_phases_run_in_order_and_remove_follows_hardware(tmp_path, logf):
@@ -147,27 +151,75 @@ def test_busy_resource_fails_at_once(tmp_path, logf):
     op = c.admit(Action.UNCONFIGURE, "slot:s1", False)
     r = c.change_state(Action.CONFIGURE, "slot:s1", False)
     assert r.outcome is Outcome.BUSY
-    assert "Resource is busy" in r.message and "unconfigure slot:s1" in r.message
+    assert r.message == (
+        "Resource is busy: slot:s1 is in use by unconfigure slot:s1 (still asking its handlers)"
+    )
     assert c.run(op).outcome is Outcome.DONE
     assert c.change_state(Action.CONFIGURE, "slot:s1", False).outcome is Outcome.DONE
 
 
-def test_descendant_and_ancestor_conflict(tmp_path):
-    from rcm.errors import BusyError
-    from rcm.locks import LockTable
+class Holding(Recorder):
+    """Stops in its offline call until told to go on."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.inside = threading.Event()
+        self.go_on = threading.Event()
+
+    @hookimpl
+    def rcm_request_offline(self, ctx, resource, query, force):
+        if not query:
+            self.inside.set()
+            self.go_on.wait(10)
+        return super().rcm_request_offline(ctx, resource, query, force)
+
+
+def test_busy_names_the_operation_by_its_journal_id(tmp_path, logf):
+    """The admin sees journal ids (recovery reports, logs), never the
+    in-memory token the lock table tells operations apart by."""
+    holding = Holding(logf, [DEV])
+    c = build(tmp_path, {"a": holding})
+    c.admit(Action.UNCONFIGURE, "slot:s2", False)  # takes a token, no journal id
+    op = c.admit(Action.UNCONFIGURE, "slot:s1", False)
+    results = []
+    worker = threading.Thread(target=lambda: results.append(c.run(op)))
+    worker.start()
+    try:
+        assert holding.inside.wait(10)
+        assert op.id is not None and op.id != op.token
+        r = c.change_state(Action.CONFIGURE, "slot:s1", False)
+        assert r.outcome is Outcome.BUSY
+        assert r.message == (
+            f"Resource is busy: slot:s1 is in use by unconfigure slot:s1 (operation {op.id})"
+        )
+    finally:
+        holding.go_on.set()
+        worker.join(10)
+    assert [r.outcome for r in results] == [Outcome.DONE]
+
+
+@dataclass
+class Held:
+    token: int
+    id: int | None = None
+    description: str = "an operation"
+
+
+def test_descendant_and_ancestor_conflict(tmp_path):
     t = LockTable()
-    t.acquire(["/devices/pci0/0000:03.0"], 1, "op1")
+    one, two, three = Held(1), Held(2), Held(3)
+    t.acquire(["/devices/pci0/0000:03.0"], one)
     with pytest.raises(BusyError):
-        t.acquire(["/devices/pci0/0000:03.0/net/eth1"], 2, "op2")
+        t.acquire(["/devices/pci0/0000:03.0/net/eth1"], two)
     with pytest.raises(BusyError):
-        t.acquire(["/devices/pci0"], 2, "op2")
-    t.acquire(["/devices/pci0/0000:03.01"], 2, "op2")  # a sibling, not a descendant
+        t.acquire(["/devices/pci0"], two)
+    t.acquire(["/devices/pci0/0000:03.01"], two)  # a sibling, not a descendant
     t.release(1)
     with pytest.raises(BusyError):
-        t.acquire(["/devices/pci0"], 3, "op3")  # op2 still holds a descendant
+        t.acquire(["/devices/pci0"], three)  # two still holds a descendant
+    assert t.holder("/devices/pci0") is two
     t.release(2)
-    t.acquire(["/devices/pci0"], 3, "op3")
+    t.acquire(["/devices/pci0"], three)
 
 
 def test_dependents_go_offline_first_and_come_back_first(tmp_path, logf):
@@ -237,3 +289,65 @@ def test_unknown_ap_and_concurrent_admission_is_thread_safe(tmp_path, logf):
     admitted = [o for o in ops if not hasattr(o, "outcome")]
     results = [o for o in ops if hasattr(o, "outcome")]
     assert len(admitted) == 1 and all(r.outcome is Outcome.BUSY for r in results)
+
+
+# -- the order implementations run in: pluggy's, tryfirst/trylast honoured --------
+class First(Recorder):
+    """A Recorder whose offline request is marked tryfirst."""
+
+    @hookimpl(tryfirst=True)
+    def rcm_request_offline(self, ctx, resource, query, force):
+        return super().rcm_request_offline(ctx, resource, query, force)
+
+
+class Last(Recorder):
+    """A Recorder whose offline request is marked trylast."""
+
+    @hookimpl(trylast=True)
+    def rcm_request_offline(self, ctx, resource, query, force):
+        return super().rcm_request_offline(ctx, resource, query, force)
+
+
+def test_handlers_run_in_name_order_whatever_order_they_are_registered_in(tmp_path, logf):
+    c = build(tmp_path, {"b": Recorder(logf, [DEV]), "a": Recorder(logf, [DEV])})
+    assert c.implementers("rcm_request_offline") == ["a", "b"]
+    assert c.change_state(Action.UNCONFIGURE, "slot:s1", force=False).outcome is Outcome.DONE
+    assert [x[:2] for x in read_log(logf)] == [
+        ["a", "query"],
+        ["b", "query"],
+        ["a", "offline"],
+        ["b", "offline"],
+        ["a", "remove"],
+        ["b", "remove"],
+    ]
+
+
+def test_tryfirst_and_trylast_order_query_and_offline_rollback_reverses_completion(tmp_path, logf):
+    handlers = {"a": Last(logf, [DEV]), "m": Recorder(logf, [DEV]), "z": First(logf, [DEV])}
+    c = build(tmp_path, handlers, fail_disconnect=True)
+    assert c.implementers("rcm_request_offline") == ["z", "m", "a"]
+    assert c.implementers("rcm_notify_online") == ["a", "m", "z"]  # unmarked: name order
+    r = c.change_state(Action.UNCONFIGURE, "slot:s1", force=False)
+    assert r.outcome is Outcome.FAILED and r.rolled_back
+    assert [x[:2] for x in read_log(logf)] == [
+        ["z", "query"],
+        ["m", "query"],
+        ["a", "query"],
+        ["z", "offline"],
+        ["m", "offline"],
+        ["a", "offline"],
+        ["a", "online"],
+        ["m", "online"],
+        ["z", "online"],
+    ]
+
+
+def test_a_tryfirst_veto_does_not_stop_the_others_being_asked(tmp_path, logf):
+    c = build(
+        tmp_path,
+        {"a": Recorder(logf, [DEV], veto="a needs it"), "z": First(logf, [DEV], veto="z too")},
+    )
+    r = c.change_state(Action.UNCONFIGURE, "slot:s1", force=False)
+    assert r.outcome is Outcome.VETOED
+    assert [(v.handler, v.reason) for v in r.vetoes] == [("z", "z too"), ("a", "a needs it")]
+    assert [x[:2] for x in read_log(logf)] == [["z", "query"], ["a", "query"]]

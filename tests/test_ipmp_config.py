@@ -16,8 +16,8 @@ from rcm_ipmp.config import (
     IpmpConfig,
     load_config,
     parse_address,
-    valid_ifname,
 )
+from rcm_netkit.names import ifname_fault
 
 from rcm.errors import ConfigError
 
@@ -344,10 +344,11 @@ def test_bad_interface_file_name(tmp_path: Path, name: str) -> None:
 
 
 def test_interface_name_rule() -> None:
-    assert valid_ifname("a" * 15) is None
-    assert valid_ifname("enp0s31f6") is None
-    assert valid_ifname(".") and valid_ifname("..") and valid_ifname("a/b")
-    assert valid_ifname("a\tb") and valid_ifname("")
+    """The file-name rule is rcm_netkit's one interface-name rule."""
+    assert ifname_fault("a" * 15) is None
+    assert ifname_fault("enp0s31f6") is None
+    assert ifname_fault(".") and ifname_fault("..") and ifname_fault("a/b")
+    assert ifname_fault("a\tb") and ifname_fault("")
 
 
 def test_directory_named_like_a_file(tmp_path: Path) -> None:

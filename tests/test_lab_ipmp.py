@@ -152,6 +152,8 @@ def test_2_unconfigure_moves_addresses_and_conversation_survives(ipmp: Any) -> N
     conv6 = ipmp.conversation("2001:db8::10")
 
     r = cfgadm_ok(ipmp, "-c", "unconfigure", "net:nic0")
+    # what moved, one line per NIC, IPv4 first
+    assert r.stdout == f"moving addresses from nic0 to nic1: {V4_10}, {V6_10}\n", show(r, ipmp)
 
     have = ipmp.addresses("nic1")
     assert V4_10 in have and V6_10 in have, show(r, ipmp)
@@ -261,16 +263,40 @@ def test_6b_all_nics_missing_at_boot(make_lab: Callable[..., Any]) -> None:
 
 def test_7_ungrouped_nic_with_address_is_vetoed(make_lab: Callable[..., Any]) -> None:
     lab = start(make_lab(ungrouped=["nic2"]))
-    lab.host("addr", "add", "198.51.100.5/24", "dev", "nic2")
+    # added out of order: the kernel lists them as added, rcm in numeric order, IPv4 first
+    for cidr in ("2001:db8:5::5/64", "198.51.100.20/24", "198.51.100.5/24"):
+        lab.host("addr", "add", cidr, "dev", "nic2", "nodad")
 
     r = lab.cfgadm("-c", "unconfigure", "net:nic2")
     assert r.returncode == 1, show(r, lab)
     assert "nic2" in r.stderr, show(r, lab)
+    # The veto table wraps its Information column to 80 columns: read it as one text.
+    text = " ".join(r.stderr.split())
+    assert "198.51.100.5/24, 198.51.100.20/24, 2001:db8:5::5/64" in text, show(r, lab)
     assert "198.51.100.5/24" in lab.addresses("nic2"), show(r, lab)
 
     r = cfgadm_ok(lab, "-f", "-c", "unconfigure", "net:nic2")
     assert "nic2" not in lab.links_in("host"), show(r, lab)
     assert "nic2" in lab.links_in("holding"), show(r, lab)
+
+
+# -- an empty receptacle ----------------------------------------------------------
+
+
+def test_a_configured_nic_that_is_absent_is_an_empty_receptacle(
+    make_lab: Callable[..., Any],
+) -> None:
+    """The IPMP handler registers nic9 by name; the net plugin, which reads no IPMP file,
+    lists it as an empty receptacle (cfgadm in-process here: no rcmd needed)."""
+    interfaces = {**rcm_lab.DEFAULT_INTERFACES, "nic9": {"group": "g"}}
+    lab = make_lab(interfaces=interfaces)
+    r = cfgadm_ok(lab, "-l", "net:nic9")
+    row = r.stdout.splitlines()[1].split()
+    assert row == ["net:nic9", "unknown", "empty", "unconfigured", "unknown"], show(r, lab)
+    r = cfgadm_ok(lab, "-lv", "-s", "noheadings,cols=ap_id:info", "net:nic9")
+    assert "configured but not present" in r.stdout, show(r, lab)
+    r = cfgadm_ok(lab, "-s", "noheadings,cols=ap_id")
+    assert r.stdout.split() == ["net:nic0", "net:nic1", "net:nic9"], show(r, lab)
 
 
 # -- configuration errors ----------------------------------------------------------

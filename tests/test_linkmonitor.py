@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import queue
+import struct
 import subprocess
 import threading
 
 import pytest
+from pyroute2.netlink.rtnl import RTM_DELLINK
+from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 from rcm_netkit import netns as netns_mod
 from rcm_netkit.linkmonitor import LinkMonitor, link_event
-from rcm_netkit.netlink import RTM_DELLINK, Netlink
+from rcm_netkit.netlink import Netlink
 
 from rcm.model import Event
 from rcm.protocols import EventSource
@@ -146,13 +149,55 @@ def test_monitor_in_callers_namespace(netns) -> None:
 
 
 def test_link_event_parses_a_delete() -> None:
-    import struct
-
+    """A recorded RTM_DELLINK datagram, decoded by pyroute2 as the monitor does."""
     body = struct.pack("=BxHiII", 0, 1, 7, 0x1 | 0x10000, 0)
     name = b"eth9\0"
     body += struct.pack("=HH", 4 + len(name), 3) + name + b"\0" * (-len(name) & 3)
-    ev = link_event(RTM_DELLINK, body)
+    datagram = struct.pack("=IHHII", 16 + len(body), RTM_DELLINK, 0, 0, 0) + body
+    (msg,) = MarshalRtnl().parse(datagram)
+    ev = link_event(msg)
     assert ev.properties["IFNAME"] == "eth9"
     assert ev.properties["IFINDEX"] == "7"
     assert ev.properties["EVENT"] == "del"
     assert ev.properties["UP"] == "1" and ev.properties["CARRIER"] == "1"
+
+
+def test_overflow_posts_a_rescan_and_the_monitor_keeps_listening(netns) -> None:
+    """A consumer that falls behind makes the kernel drop notifications
+    (ENOBUFS): the monitor says so with a ``rescan`` event and goes on."""
+    ns = netns("overflow")
+    ip("-n", ns, "link", "add", "va", "type", "veth", "peer", "name", "vb")
+    busy = threading.Event()
+    release = threading.Event()
+    events: queue.Queue[Event] = queue.Queue()
+
+    def slow_post(ev: Event) -> None:
+        if not busy.is_set():
+            busy.set()
+            release.wait(WAIT)  # the consumer is stuck while the burst arrives
+        events.put(ev)
+
+    mon = LinkMonitor(netns=ns, rcvbuf=256)  # the kernel's minimum, a few KiB
+    stop = threading.Event()
+    t = threading.Thread(target=mon.run, args=(slow_post, stop), daemon=True)
+    t.start()
+    try:
+        assert mon.ready.wait(WAIT)
+        ip("-n", ns, "link", "set", "va", "up")
+        assert busy.wait(WAIT)
+        for _ in range(20):  # each change is a notification of ~1 KiB or more
+            ip("-n", ns, "link", "set", "va", "down")
+            ip("-n", ns, "link", "set", "va", "up")
+        release.set()
+        while events.get(timeout=WAIT).action != "rescan":
+            pass
+        ip("-n", ns, "link", "set", "vb", "up")  # still listening after the overflow
+        while True:
+            ev = events.get(timeout=WAIT)
+            if ev.get("IFNAME") == "vb" and ev.get("UP") == "1":
+                break
+    finally:
+        release.set()
+        stop.set()
+        t.join(WAIT)
+    assert not t.is_alive()

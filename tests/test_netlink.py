@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import threading
 import uuid
 
 import pytest
+from pyroute2.netlink.rtnl import RTM_DELADDR
 from rcm_netkit import netns as netns_mod
-from rcm_netkit.netlink import RTM_DELADDR, Address, Link, Netlink, NetlinkError
+from rcm_netkit.netlink import Address, Link, Netlink, NetlinkError
 from rcm_netkit.sysctl import get_conf, prepare_member, set_conf
 
 pytestmark = pytest.mark.lab
@@ -315,15 +317,17 @@ def test_delete_sends_secondaries_before_their_primary(netns, monkeypatch) -> No
     sent: list[str] = []
     with Netlink(netns=ns) as nl:
         assert nl.add_addresses("va", cidrs) == {}
-        real = nl._exchange
+        batch = nl._addrbatch()
+        real = batch.exchange
 
-        def spy(requests, sock=None):  # type: ignore[no-untyped-def]
-            for kind, _flags, body in requests:
-                if kind == RTM_DELADDR:
-                    sent.append(".".join(str(b) for b in body[12:16]))  # IFA_LOCAL payload
-            return real(requests, sock)
+        def spy(messages):  # type: ignore[no-untyped-def]
+            for msg in messages:
+                if struct.unpack_from("=H", msg, 4)[0] == RTM_DELADDR:
+                    # nlmsghdr (16) + ifaddrmsg (8) + attribute header (4): IFA_LOCAL
+                    sent.append(".".join(str(b) for b in msg[28:32]))
+            return real(messages)
 
-        monkeypatch.setattr(nl, "_exchange", spy)
+        monkeypatch.setattr(batch, "exchange", spy)
         assert nl.del_addresses("va", cidrs) == {}
     assert sent[-1] == "10.9.0.1"  # the primary
     assert sorted(sent) == sorted(c.split("/")[0] for c in cidrs)

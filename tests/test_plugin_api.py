@@ -4,13 +4,17 @@ and the test harness (rcm.testing) with the example plugin."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pluggy
 import pytest
@@ -18,8 +22,8 @@ import pytest
 from rcm import hookimpl
 from rcm.errors import ConfigError, OperationFenced, RcmError
 from rcm.model import Event, Impact, Outcome, Receptacle, Veto
-from rcm.plugins import UnsafePlugin, make_plugin_manager
-from rcm.testing import HARDWARE, Harness, PluginMistake, check_plugin
+from rcm.plugins import PluginRefused, RcmPluginManager, UnsafePlugin, make_plugin_manager
+from rcm.testing import HARDWARE, HOOK_NAMES, Harness, PluginMistake, check_plugin
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "mount_guard"
@@ -186,6 +190,86 @@ def test_an_argument_the_hook_does_not_have_is_refused() -> None:
         make_plugin_manager(load_entry_points=False, extra=[("wrong", WrongArgument())])
 
 
+def test_a_pluggy_error_reaches_the_admin_as_one_line() -> None:
+    with pytest.raises(RcmError) as e:
+        make_plugin_manager(load_entry_points=False, extra=[("typo", Misspelled())])
+    assert "\n" not in str(e.value) and "rcm_request_ofline" in str(e.value)
+
+
+class OldStyleWrapper:
+    @hookimpl(hookwrapper=True)
+    def rcm_request_offline(self, ctx, resource, query, force):
+        yield
+
+
+class NewStyleWrapper:
+    @hookimpl(wrapper=True, specname="rcm_notify_remove")
+    def watch_removals(self, ctx, resource, surprise):
+        return (yield)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "hook", "option"),
+    [
+        (OldStyleWrapper(), "rcm_request_offline", "hookwrapper"),
+        (NewStyleWrapper(), "rcm_notify_remove", "wrapper"),
+    ],
+    ids=["hookwrapper", "wrapper"],
+)
+def test_a_hook_wrapper_is_refused_at_registration(plugin: object, hook: str, option: str) -> None:
+    """The coordinator calls each handler on its own thread: there is no
+    chain of calls for a wrapper to wrap, so it would be silently ignored."""
+    with pytest.raises(PluginRefused) as e:
+        make_plugin_manager(load_entry_points=False, extra=[("wrapping", plugin)])
+    message = str(e.value)
+    assert message.startswith(f"plugin 'wrapping': {hook} is marked {option}=True")
+    assert "\n" not in message
+
+
+def test_an_installed_hook_wrapper_stops_loading(site: Path) -> None:
+    source = PLUGIN_SOURCE.replace("@hookimpl", "@hookimpl(hookwrapper=True)").replace(
+        'return ["/devices/thirdparty"]', "yield"
+    )
+    install(site, source=source)
+    with pytest.raises(PluginRefused, match="plugin 'thirdparty': rcm_register is marked"):
+        make_plugin_manager()
+
+
+@pytest.mark.parametrize("option", ["historic", "firstresult"])
+def test_a_spec_whose_results_pluggy_would_change_is_refused(option: str) -> None:
+    class Specs:
+        @pluggy.HookspecMarker("rcm")(**{option: True})
+        def rcm_register(self, ctx):
+            """A spec marked as the coordinator cannot honour."""
+
+    with pytest.raises(PluginRefused, match=f"rcm_register is marked {option}=True"):
+        RcmPluginManager().add_hookspecs(Specs)
+
+
+def test_the_hook_specs_are_all_plain() -> None:
+    pm = make_plugin_manager(load_entry_points=False)
+    for name in HOOK_NAMES:
+        opts = getattr(pm.hook, name).spec.opts
+        assert not (opts["historic"] or opts["firstresult"]), name
+
+
+class FirstByAnotherName:
+    @hookimpl(tryfirst=True, specname="rcm_register")
+    def interests(self):
+        return [DEV]
+
+    @hookimpl(tryfirst=True, specname="rcm_request_offline")
+    def may_it_go(self, resource, query):
+        return "z was asked first" if query else None
+
+
+def test_tryfirst_and_specname_are_honoured_in_the_harness(tmp_path: Path) -> None:
+    with Harness(tmp_path, {"a": Consumer([DEV], "a"), "z": FirstByAnotherName()}) as h:
+        result = h.detach("slot:s1")
+        assert [v.reason for v in result.vetoes] == ["z was asked first", "a"]
+        assert h.calls.steps() == [("z", "query", DEV), ("a", "query", DEV)]
+
+
 def test_the_harness_says_what_was_meant(tmp_path: Path) -> None:
     with pytest.raises(PluginMistake, match="did you mean rcm_request_offline"):
         Harness(tmp_path, plugins={"typo": Misspelled()})
@@ -223,7 +307,7 @@ def test_example_force_passes_a_data_veto(tmp_path: Path, mount_guard: type) -> 
     with Harness(tmp_path, {"mount_guard": mount_guard()}, ["s1"], rcm_toml=GUARD_TOML) as h:
         result = h.detach("slot:s1", force=True)
         assert result.outcome is Outcome.DONE
-        assert f"forced past: {DEV}: {DEV} holds a protected mount" in result.messages
+        assert [v.reason for v in result.forced_past] == [f"{DEV} holds a protected mount"]
         assert not h.present("s1")
         assert h.listing().aps[0].receptacle is Receptacle.DISCONNECTED
         assert h.attach("slot:s1").outcome is Outcome.DONE and h.present("s1")
@@ -393,3 +477,65 @@ def test_restart_recovers_and_keeps_the_store(tmp_path: Path) -> None:
 def test_a_veto_with_impact_given_as_a_string_still_blocks(tmp_path: Path) -> None:
     with Harness(tmp_path, {"a": Consumer([DEV], veto=Veto("root fs", "system"))}) as h:
         assert h.detach("slot:s1", force=True).outcome is Outcome.VETOED
+
+
+# -- the contract and its page -------------------------------------------------------
+def _hook_reference() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "hook_reference", REPO / "scripts" / "hook_reference.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+HOOKS_PAGE = REPO / "docs" / "hooks.md"
+NOT_HOOKS = {
+    "rcm_net": "the network plugin's package",
+    "rcm_ipmp": "the IPMP plugin's package",
+    "rcm_toml": "Paths.rcm_toml",
+    "rcm_request_ofline": "the misspelling the page shows being refused",
+}
+
+
+def test_the_hook_reference_is_rendered_from_the_hookspecs() -> None:
+    """docs/hooks.md's hook reference is the docstrings of rcm/hookspecs.py,
+    as `python scripts/hook_reference.py` writes it."""
+    from rcm import hookspecs
+
+    reference = _hook_reference()
+    page = HOOKS_PAGE.read_text()
+    assert reference.current_section(page) == reference.render(hookspecs), (
+        "docs/hooks.md is stale: run python scripts/hook_reference.py"
+    )
+
+
+def test_every_hook_states_when_arguments_returns_raising_and_order() -> None:
+    from rcm import hookspecs
+
+    for name, fn in _hook_reference().hooks(hookspecs):
+        doc = inspect.cleandoc(fn.__doc__ or "")
+        for label in ("When:", "Arguments:", "Returns:", "Raising:", "Order:"):
+            assert f"\n{label} " in doc, f"{name}: no {label!r} paragraph"
+    assert {name for name, _ in _hook_reference().hooks(hookspecs)} == HOOK_NAMES
+
+
+def test_the_hooks_page_names_no_hook_that_does_not_exist() -> None:
+    named = set(re.findall(r"\brcm_[a-z_]+", HOOKS_PAGE.read_text()))
+    assert named - HOOK_NAMES - set(NOT_HOOKS) == set()
+    assert HOOK_NAMES <= named
+
+
+def test_a_configuration_summary_is_accepted(tmp_path: Path) -> None:
+    """rcm_configure may return a one-line summary (for rcmd --check-config)."""
+
+    class Summarising(Consumer):
+        @hookimpl
+        def rcm_configure(self, ctx):
+            return "1 device protected"
+
+    with Harness(tmp_path, {"s": Summarising([DEV])}) as h:
+        configure = h.calls.of(handler="s", hook="rcm_configure")
+        assert [c.result for c in configure] == ["1 device protected"]
+        assert h.detach("slot:s1").outcome is Outcome.DONE

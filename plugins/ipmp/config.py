@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rcm_netkit.names import ifname_fault
+
 from rcm.errors import ConfigError
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -35,9 +37,6 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 INTERFACES_DIR = "interfaces"
 GROUPS_FILE = "ipmp.toml"
-
-IFNAMSIZ = 16
-"""The kernel's buffer for an interface name, NUL included: 15 usable bytes."""
 
 GROUP_NAME_MAX = 31
 """Solaris' LIFGRNAMSIZ (32) less the NUL: long enough, short enough to print."""
@@ -166,24 +165,6 @@ def _ip_of(address: IPInterface | IPAddress | str) -> IPAddress | None:
 
 
 # -- validation helpers -------------------------------------------------------
-
-
-def valid_ifname(name: str) -> str | None:
-    """Why ``name`` cannot be a Linux interface name, or None if it can.
-
-    The kernel's rule (``dev_valid_name``): 1 to 15 bytes, not ``.`` or
-    ``..``, no ``/``, ``:`` or whitespace.
-    """
-    if not name:
-        return "an interface name cannot be empty"
-    if len(name.encode("utf-8", "surrogateescape")) >= IFNAMSIZ:
-        return f"interface name {name!r} is longer than {IFNAMSIZ - 1} bytes"
-    if name in (".", ".."):
-        return f"{name!r} is not a valid interface name"
-    for ch in name:
-        if ch in "/:" or ch.isspace():
-            return f"interface name {name!r} contains {ch!r}"
-    return None
 
 
 def valid_group_name(name: str) -> str | None:
@@ -365,7 +346,7 @@ def _load_interfaces(
     for filename in names:
         path = directory / filename
         ifname = filename[: -len(".toml")]
-        why = valid_ifname(ifname)
+        why = ifname_fault(ifname)
         if why:
             raise ConfigError(path, "", f"file name must be <ifname>.toml: {why}")
         nic = _load_interface(path, ifname, groups_path, groups, seen)

@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from rcm_netkit.announce import Announcer
+from rcm_netkit.names import RESOURCE_PREFIX, LinkEvent, NetResource
 from rcm_netkit.netlink import Address, Link, Netlink, NetlinkError
 from rcm_netkit.sysctl import prepare_member
 
@@ -31,6 +32,7 @@ from rcm.context import HandlerContext
 from rcm.model import Event, Impact, Veto
 
 from .config import IPInterface, IpmpConfig, load_config
+from .messages import config_summary, in_order, listed, moved_messages
 from .placement import Plan, failover_messages, failover_report, plan_group
 
 CARRIER_WAIT = 3.0  # seconds a NIC just brought up may take to show carrier
@@ -71,7 +73,9 @@ def ip_of(addr: Address) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 
 def _ifname(resource: str) -> str | None:
-    return resource[4:] if resource.startswith("net/") and len(resource) > 4 else None
+    """The NIC a resource names, or None: not ours to answer for."""
+    nic = NetResource.parse(resource)
+    return nic.ifname if nic is not None else None
 
 
 def _growing(items: list[IPInterface], first: int = 16, factor: int = 4) -> list[list[IPInterface]]:
@@ -282,13 +286,17 @@ class IpmpHandler:
 
     # -- hooks -------------------------------------------------------------------
     @hookimpl
-    def rcm_configure(self, ctx: HandlerContext) -> None:
+    def rcm_configure(self, ctx: HandlerContext) -> str:
         self.config = load_config(ctx.config_dir)
+        return config_summary(self.config, ctx.config_dir)
 
     @hookimpl
     def rcm_register(self, ctx: HandlerContext) -> list[str]:
-        # Every NIC: a NIC in no group that carries addresses is vetoed too.
-        return ["net/*"]
+        # Every NIC (a NIC in no group that carries addresses is vetoed too),
+        # and each configured NIC by name: present or not, it is expected (the
+        # net plugin shows an absent one as an empty receptacle).
+        configured = [str(NetResource(n)) for n in sorted(self.config.interfaces)]
+        return [RESOURCE_PREFIX + "*", *configured]
 
     @hookimpl
     def rcm_get_info(self, ctx: HandlerContext, resource: str) -> str | None:
@@ -311,20 +319,19 @@ class IpmpHandler:
                 on = f"; its data addresses are hosted on {', '.join(where)}" if where else ""
                 parts.append(f"{name}: member of IPMP group {nic.group}, not present{on}")
             else:
-                here = self._group_here(world, name, nic.group)
+                here = in_order(self._group_here(world, name, nic.group))
                 role = " (standby)" if nic.standby else ""
                 if here:
-                    listed = ", ".join(here)
                     group = f"IPMP group {nic.group}{role}"
-                    parts.append(f"{name}: hosts data addresses {listed} of {group}")
+                    parts.append(f"{name}: hosts data addresses {', '.join(here)} of {group}")
                 else:
                     parts.append(
                         f"{name}: member of IPMP group {nic.group}{role}, hosts no data addresses"
                     )
         elif nic is not None and nic.addresses:
-            listed = ", ".join(map(str, nic.addresses))
-            parts.append(f"{name}: configured addresses {listed} (in no IPMP group)")
-        foreign = self._foreign(world, name)
+            configured = ", ".join(in_order(nic.addresses))
+            parts.append(f"{name}: configured addresses {configured} (in no IPMP group)")
+        foreign = in_order(self._foreign(world, name))
         if foreign:
             parts.append(f"{name}: carries {', '.join(foreign)} (not managed by rcm)")
         return "; ".join(parts) or None
@@ -347,10 +354,12 @@ class IpmpHandler:
         offline = self._offline(ctx)
         if group:
             plan, usable = self._reconcile_group(ctx, group, world, offline)
-            stranded = [str(u.address) for u in plan.unhosted if u.src == name]
+            for line in moved_messages(plan, self.config):
+                ctx.message(line)
+            stranded = [u.address for u in plan.unhosted if u.src == name]
             if stranded:
                 ctx.message(
-                    f"{name}: {', '.join(stranded)} of IPMP group {group} couldn't move; no"
+                    f"{name}: {listed(stranded)} of IPMP group {group} couldn't move; no"
                     " alternative interface (recorded: they return with the next member)"
                 )
         nic = self.config.interfaces.get(name)
@@ -363,13 +372,13 @@ class IpmpHandler:
         return None
 
     def _vet(self, ctx: HandlerContext, name: str, group: str | None, world: World) -> Veto | None:
-        foreign = self._foreign(world, name)
+        foreign = in_order(self._foreign(world, name))
         if group is None:
             nic = self.config.interfaces.get(name)
             ours = [
                 a.cidr for a in world.addrs.get(name, []) if nic and self.config.owns(a.address)
             ]
-            carried = ours + foreign
+            carried = in_order(ours + foreign)
             if carried:
                 return Veto(
                     f"{name} is in no IPMP group and carries {', '.join(carried)}: detaching it"
@@ -380,7 +389,7 @@ class IpmpHandler:
         members = {nic.name for nic in self.config.members(group)}
         others = (self._usable(world, self._offline(ctx)) & members) - {name}
         if not others:
-            here = self._group_here(world, name, group)
+            here = in_order(self._group_here(world, name, group))
             tail = (
                 f"; its data addresses {', '.join(here)} would have nowhere to go" if here else ""
             )
@@ -432,15 +441,14 @@ class IpmpHandler:
     @hookimpl
     def rcm_notify_event(self, ctx: HandlerContext, event: Event) -> None:
         """Carrier or admin state of a member changed: fail over or back."""
-        if event.source != "netlink":
+        link = LinkEvent.from_event(event)
+        if link is None:
             return
-        name = event.get("IFNAME")
+        name = link.ifname
         group = self.config.group_of(name)
         if not group:
             return
-        usable_now = (
-            event.get("EVENT") == "new" and event.get("UP") == "1" and event.get("CARRIER") == "1"
-        )
+        usable_now = link.usable
         if self._usable_seen.get(name) == usable_now:
             return
         self._usable_seen[name] = usable_now

@@ -100,46 +100,80 @@ def plan_group(
     """
     failback = config.groups[group].failback
     members = config.members(group)
-    standby = {nic.name for nic in members if nic.standby}
-    targets_ok = sorted(nic.name for nic in members if nic.name in usable)
+    candidates = sorted(nic.name for nic in members if nic.name in usable)
     where = _by_ip(hosted)
     addresses = config.data_addresses(group)
+    if not candidates:
+        return _nowhere_to_go(addresses, where)
+    target, homeless = _settled(addresses, where, set(candidates), failback)
+    standby = {nic.name for nic in members if nic.standby}
+    _place_homeless(homeless, target, candidates, standby)
+    return Plan(moves=_moves(addresses, where, target))
 
-    if not targets_ok:
-        return Plan(
-            unhosted=tuple(
-                Unhosted(address=a, home=home, src=where.get(a.ip)) for a, home in addresses
-            )
-        )
 
-    usable_members = set(targets_ok)
+Placed = list[tuple[IPInterface, str]]
+"""Data addresses with a NIC: their home, or the NIC they are to move to."""
+
+
+def _nowhere_to_go(addresses: Placed, where: Mapping[IPAddress, str]) -> Plan:
+    """No member is usable: every address stays where it is, unhosted."""
+    return Plan(
+        unhosted=tuple(Unhosted(address=a, home=home, src=where.get(a.ip)) for a, home in addresses)
+    )
+
+
+def _settled(
+    addresses: Placed, where: Mapping[IPAddress, str], usable: set[str], failback: bool
+) -> tuple[dict[IPAddress, str], list[IPInterface]]:
+    """Where each address goes without a choice to make, and the homeless rest.
+
+    An address goes home if its home is usable and the group fails back (or
+    it is on no usable NIC); otherwise it stays on the usable member holding
+    it.  One with neither is homeless: it needs a new NIC.
+    """
     target: dict[IPAddress, str] = {}
-    pending: list[IPInterface] = []
+    homeless: list[IPInterface] = []
     for a, home in addresses:
         now = where.get(a.ip)
-        if home in usable_members and (failback or now not in usable_members):
+        if home in usable and (failback or now not in usable):
             target[a.ip] = home
-        elif now in usable_members:
+        elif now in usable:
             target[a.ip] = now
         else:
-            pending.append(a)
+            homeless.append(a)
+    return target, homeless
 
-    # Place the homeless one at a time so that each choice sees the previous
-    # ones: addresses of one failed NIC spread over the survivors.
-    load = {nic: 0 for nic in targets_ok}
+
+def _place_homeless(
+    homeless: list[IPInterface],
+    target: dict[IPAddress, str],
+    candidates: list[str],
+    standby: set[str],
+) -> None:
+    """Give each homeless address a NIC, adding it to ``target``: non-standby
+    members first, then the least loaded, then name order.
+
+    One at a time, so that each choice sees the previous ones: the addresses
+    of one failed NIC spread over the survivors.
+    """
+    load = {nic: 0 for nic in candidates}
     for nic in target.values():
         load[nic] += 1
-    for a in pending:
-        dst = min(targets_ok, key=lambda nic: (nic in standby, load[nic], nic))
+    for a in homeless:
+        dst = min(candidates, key=lambda nic: (nic in standby, load[nic], nic))
         target[a.ip] = dst
         load[dst] += 1
 
-    moves = tuple(
+
+def _moves(
+    addresses: Placed, where: Mapping[IPAddress, str], target: Mapping[IPAddress, str]
+) -> tuple[Move, ...]:
+    """A move for every address whose target is not where it is now."""
+    return tuple(
         Move(address=a, src=where.get(a.ip), dst=target[a.ip])
         for a, _home in addresses
         if where.get(a.ip) != target[a.ip]
     )
-    return Plan(moves=moves)
 
 
 def apply_plan(plan: Plan, hosted: Hosted) -> dict[IPAddress, str]:

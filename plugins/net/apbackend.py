@@ -2,22 +2,25 @@
 
 Receptacle = the host's network namespace.  A NIC in the host is connected and
 configured; one in the holding namespace is disconnected and unconfigured;
-one that has an interface file in $RCM_CONFIG_DIR/interfaces but is nowhere
-is an empty receptacle.  Every answer is read from the kernel when asked.
+one that some handler registered by name (``net/<ifname>``: the IPMP handler
+does for each NIC it has a file for) but is nowhere is an empty receptacle.
+Which handler, and why, is not this plugin's business: it asks the engine for
+the registered names.  Every answer is read from the kernel when asked.
 """
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from collections.abc import Callable, Iterable
 
+from rcm_netkit.names import AP_CLASS, RESOURCE_PREFIX, NetApId, NetResource, valid_ifname
 from rcm_netkit.netlink import Link, Netlink, NetlinkError
 from rcm_netkit.netns import NetnsError, ensure_netns, netns_exists
 
 from rcm.errors import HardwareError
 from rcm.model import Action, ApInfo, Condition, Occupant, Receptacle
 
-PREFIX = "net"
+PREFIX = AP_CLASS
 
 
 def condition_of(link: Link) -> Condition:
@@ -30,9 +33,11 @@ def condition_of(link: Link) -> Condition:
 class NetApBackend:
     prefix = PREFIX
 
-    def __init__(self, holding: str, config_dir: Path) -> None:
+    def __init__(self, holding: str, registered: Callable[[str], Iterable[str]]) -> None:
+        """``registered(prefix)``: the resource names handlers registered
+        explicitly (the handler context's ``registered_resources``)."""
         self.holding = holding
-        self.config_dir = config_dir
+        self._registered = registered
         self._local = threading.local()
 
     # Netlink sockets are per thread; the coordinator calls a backend on its
@@ -48,23 +53,29 @@ class NetApBackend:
             return {}
         try:
             with Netlink(self.holding) as nl:
-                return {link.name: link for link in nl.links() if link.name != "lo"}
+                return _nics(nl.links())
         except NetlinkError:
             return {}
 
-    def _configured_names(self) -> list[str]:
-        folder = self.config_dir / "interfaces"
-        try:
-            return sorted(p.stem for p in folder.glob("*.toml"))
-        except OSError:
-            return []
+    def _host_links(self) -> dict[str, Link]:
+        return _nics(self._host().links())
+
+    def _expected_names(self) -> set[str]:
+        """NICs some handler registered by name: shown even when absent."""
+        names = set()
+        for resource in self._registered(RESOURCE_PREFIX):
+            nic = NetResource.parse(resource)
+            if nic is not None and nic.ifname != "lo":
+                names.add(nic.ifname)
+        return names
 
     @staticmethod
     def _ap(name: str, link: Link | None, where: str) -> ApInfo:
-        resources = (f"net/{name}",)
+        ap_id = str(NetApId(name))
+        resources = (str(NetResource(name)),)
         if where == "host" and link is not None:
             return ApInfo(
-                f"{PREFIX}:{name}",
+                ap_id,
                 link.kind or "ethernet",
                 Receptacle.CONNECTED,
                 Occupant.CONFIGURED,
@@ -74,7 +85,7 @@ class NetApBackend:
             )
         if where == "holding" and link is not None:
             return ApInfo(
-                f"{PREFIX}:{name}",
+                ap_id,
                 link.kind or "ethernet",
                 Receptacle.DISCONNECTED,
                 Occupant.UNCONFIGURED,
@@ -83,7 +94,7 @@ class NetApBackend:
                 resources,
             )
         return ApInfo(
-            f"{PREFIX}:{name}",
+            ap_id,
             "unknown",
             Receptacle.EMPTY,
             Occupant.UNCONFIGURED,
@@ -93,9 +104,9 @@ class NetApBackend:
         )
 
     def list(self) -> list[ApInfo]:
-        host = {link.name: link for link in self._host().links() if link.name != "lo"}
+        host = self._host_links()
         holding = self._holding_links()
-        names = sorted(set(host) | set(holding) | set(self._configured_names()))
+        names = sorted(set(host) | set(holding) | self._expected_names())
         out = []
         for name in names:
             if name in host:
@@ -107,16 +118,17 @@ class NetApBackend:
         return out
 
     def get(self, ap_id: str) -> ApInfo | None:
-        prefix, _, name = ap_id.partition(":")
-        if prefix != PREFIX or not name or name == "lo":
+        parsed = NetApId.parse(ap_id)
+        if parsed is None or parsed.ifname == "lo":
             return None
+        name = parsed.ifname
         link = self._host().link(name)
         if link is not None:
             return self._ap(name, link, "host")
         held = self._holding_links().get(name)
         if held is not None:
             return self._ap(name, held, "holding")
-        if name in self._configured_names():
+        if name in self._expected_names():
             return self._ap(name, None, "empty")
         return None
 
@@ -124,7 +136,7 @@ class NetApBackend:
         return True
 
     def disconnect(self, ap: ApInfo, action: Action) -> None:
-        name = ap.ap_id.partition(":")[2]
+        name = _ifname(ap.ap_id)
         if self._host().link(name) is None:
             if name in self._holding_links():
                 return  # already detached
@@ -136,7 +148,7 @@ class NetApBackend:
             raise HardwareError(f"{ap.ap_id}: {e}") from e
 
     def connect(self, ap: ApInfo, action: Action) -> None:
-        name = ap.ap_id.partition(":")[2]
+        name = _ifname(ap.ap_id)
         try:
             if self._host().link(name) is None:
                 if name not in self._holding_links():
@@ -148,5 +160,18 @@ class NetApBackend:
             raise HardwareError(f"{ap.ap_id}: {e}") from e
 
     def detached(self, ap_id: str) -> bool:
-        name = ap_id.partition(":")[2]
+        name = _ifname(ap_id)
         return self._host().link(name) is None
+
+
+def _nics(links: Iterable[Link]) -> dict[str, Link]:
+    """Links by name, loopback left out (and any name rcm could not spell as
+    ``net:<ifname>``: the kernel's white-space rule is narrower than ours)."""
+    return {link.name: link for link in links if link.name != "lo" and valid_ifname(link.name)}
+
+
+def _ifname(ap_id: str) -> str:
+    parsed = NetApId.parse(ap_id)
+    if parsed is None:
+        raise HardwareError(f"{ap_id}: not a {PREFIX}:<ifname> attachment point")
+    return parsed.ifname

@@ -1,10 +1,17 @@
-"""The network plugin's hooks: ap backend, uevent mapping, link monitor."""
+"""The network plugin's hooks: ap backend, uevent mapping, link monitor.
+
+Configured like any third-party plugin, in its own section of rcm.toml::
+
+    [plugins.net]
+    holding = "rcm-holding"   # the namespace detached net: NICs wait in
+"""
 
 from __future__ import annotations
 
 import re
 
 from rcm_netkit.linkmonitor import LinkMonitor
+from rcm_netkit.names import NetResource, valid_ifname
 
 from rcm import hookimpl
 from rcm.context import HandlerContext
@@ -14,7 +21,15 @@ from rcm.model import Event
 from .apbackend import NetApBackend
 
 DEFAULT_HOLDING = "rcm-holding"
+KEYS = ("holding",)
 _NS_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _resource(ifname: str) -> str | None:
+    """``net/<ifname>`` for a NIC udev names, or None (loopback, not a name)."""
+    if ifname == "lo" or not valid_ifname(ifname):
+        return None
+    return str(NetResource(ifname))
 
 
 class NetPlugin:
@@ -22,24 +37,30 @@ class NetPlugin:
         self.holding = DEFAULT_HOLDING
 
     @hookimpl
-    def rcm_configure(self, ctx: HandlerContext) -> None:
-        table = ctx.settings.get("netns", {})
+    def rcm_configure(self, ctx: HandlerContext) -> str:
+        section = ctx.settings.get("plugins", {}).get(ctx.name, {})
         path = ctx.config_dir / "rcm.toml"
-        for key in table:
-            if key != "holding":
-                raise ConfigError(path, f"netns.{key}", "unknown key (known: holding)")
-        holding = table.get("holding", DEFAULT_HOLDING)
+        where = f"plugins.{ctx.name}"
+        if not isinstance(section, dict):
+            raise ConfigError(path, where, f"must be a table, e.g. [{where}]")
+        for key in sorted(section):
+            if key not in KEYS:
+                raise ConfigError(path, f"{where}.{key}", f"unknown key (known: {', '.join(KEYS)})")
+        holding = section.get("holding", DEFAULT_HOLDING)
         if not isinstance(holding, str) or not _NS_NAME.match(holding) or holding in (".", ".."):
             raise ConfigError(
                 path,
-                "netns.holding",
+                f"{where}.holding",
                 f"{holding!r} is not a namespace name (letters, digits, '_', '-', '.'; 1-64)",
             )
         self.holding = holding
+        return f"holding namespace {holding}"  # rcmd --check-config names the plugin
 
     @hookimpl
     def rcm_ap_backends(self, ctx: HandlerContext) -> list[NetApBackend]:
-        return [NetApBackend(self.holding, ctx.config_dir)]
+        # The backend keeps the context to ask, on each listing, which NICs
+        # handlers registered by name (the empty receptacles).
+        return [NetApBackend(self.holding, ctx.registered_resources)]
 
     @hookimpl
     def rcm_event_sources(self, ctx: HandlerContext) -> list[LinkMonitor]:
@@ -55,17 +76,19 @@ class NetPlugin:
         if event.source != "udev" or event.get("SUBSYSTEM") != "net":
             return
         name = event.get("INTERFACE")
-        if not name or name == "lo":
+        resource = _resource(name)
+        if resource is None:
             return
         if event.action == "remove":
-            ctx.resource_removed(f"net/{name}")
+            ctx.resource_removed(resource)
         elif event.action == "add":
-            ctx.resource_added(f"net/{name}")
+            ctx.resource_added(resource)
         elif event.action == "move":
             old = event.get("DEVPATH_OLD").rsplit("/", 1)[-1]
-            if old and old != name:
-                ctx.resource_removed(f"net/{old}")
-            ctx.resource_added(f"net/{name}")
+            old_resource = _resource(old) if old != name else None
+            if old_resource is not None:
+                ctx.resource_removed(old_resource)
+            ctx.resource_added(resource)
 
 
 plugin = NetPlugin()
