@@ -12,6 +12,7 @@ import json
 import socket
 import struct
 import subprocess
+import time
 
 import pytest
 from rcm_netkit import netns as netns_mod
@@ -48,7 +49,17 @@ def pair(netns) -> tuple[str, str]:
     ip("-n", b, "addr", "add", "2001:db8::1/64", "dev", "b0", "nodad")
     ip("-n", a, "link", "set", "a0", "up")
     ip("-n", b, "link", "set", "b0", "up")
+    # The kernel activates a link's queue from linkwatch, up to a second after
+    # "up": a frame sent before that is dropped.  Wait for operstate UP.
+    deadline = time.monotonic() + 5
+    while not all(operstate(ns, dev) == "UP" for ns, dev in ((a, "a0"), (b, "b0"))):
+        assert time.monotonic() < deadline, "veth pair did not come up"
+        time.sleep(0.02)
     return a, b
+
+
+def operstate(ns: str, dev: str) -> str:
+    return json.loads(ip("-n", ns, "-j", "link", "show", "dev", dev))[0]["operstate"]
 
 
 @pytest.mark.parametrize("nud", ["stale", "reachable"])
