@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
-import stat
 from collections.abc import Iterable
 from pathlib import Path
 
 import pluggy
 
 from rcm import hookspecs
+from rcm.configfile import ownership_fault
 from rcm.entrypoints import entry_points  # not importlib.metadata: see rcm.entrypoints
 from rcm.errors import RcmError
 
@@ -147,21 +146,14 @@ def _module_paths(module: str) -> list[Path]:
 
 def check_safe(name: str, module: str) -> None:
     """Raise UnsafePlugin if another user could change what ``module`` runs."""
-    me = os.geteuid()
     for path in _module_paths(module):
         try:
             st = path.stat()
         except FileNotFoundError:
             continue
-        if st.st_uid not in (0, me):
-            raise UnsafePlugin(
-                f"refusing plugin {name!r}: {path} is owned by uid {st.st_uid}, not root"
-            )
-        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise UnsafePlugin(
-                f"refusing plugin {name!r}: {path} is writable by group or others"
-                f" (mode {stat.S_IMODE(st.st_mode):o})"
-            )
+        fault = ownership_fault(st)  # the rule configuration files get too
+        if fault:
+            raise UnsafePlugin(f"refusing plugin {name!r}: {path} is {fault}")
 
 
 def make_plugin_manager(

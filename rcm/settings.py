@@ -7,13 +7,17 @@ entry-point name) in ``rcm_configure`` and checks its keys there.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
+from rcm.configfile import read_config_toml
 from rcm.errors import ConfigError
 
 DEFAULT_TIMEOUT = 60.0
+MIN_TIMEOUT = 0.1
+MAX_TIMEOUT = 86400.0
+"""``[handlers] timeout`` is 0.1 s to one day: shorter cannot be met by any
+handler, longer (and inf, nan) overflows the waits or means "never"."""
 KNOWN_TABLES = {"handlers", "udev", "plugins"}
 MOVED_TABLES = {"netns": "plugins.net"}
 """Tables that older releases read at the top level and a plugin now reads in
@@ -22,17 +26,13 @@ to the new place instead of "unknown table"."""
 
 
 def load_settings(path: Path) -> dict[str, Any]:
-    """Parse and check rcm.toml; a missing file means every default."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
+    """Parse and check rcm.toml; a missing file means every default.
+
+    Read through :func:`rcm.configfile.read_config_toml`: ownership, type,
+    size and encoding are checked there."""
+    data = read_config_toml(path)
+    if data is None:
         return {}
-    except OSError as e:
-        raise ConfigError(path, "", f"cannot read: {e.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(path, "", f"TOML syntax error: {e}") from None
     for key, value in data.items():
         if key in MOVED_TABLES:
             new = MOVED_TABLES[key]
@@ -47,9 +47,16 @@ def load_settings(path: Path) -> dict[str, Any]:
     for key, value in handlers.items():
         if key != "timeout":
             raise ConfigError(path, f"handlers.{key}", "unknown key (known: timeout)")
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not MIN_TIMEOUT <= value <= MAX_TIMEOUT  # False for nan
+        ):
             raise ConfigError(
-                path, "handlers.timeout", f"must be a positive number of seconds, not {value!r}"
+                path,
+                "handlers.timeout",
+                f"must be a number of seconds from {MIN_TIMEOUT:g} to {MAX_TIMEOUT:g} (1 day),"
+                f" not {value!r}",
             )
     udev = data.get("udev", {})
     for key, value in udev.items():

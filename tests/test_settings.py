@@ -95,7 +95,14 @@ DOCUMENTED = [
         '[netns]\nholding = "h"\n',
         "netns: this table has moved: write [plugins.net] instead (same keys)",
     ),
-    ("[handlers]\ntimeout = 0\n", "handlers.timeout: must be a positive number of seconds, not 0"),
+    (
+        "[handlers]\ntimeout = 0\n",
+        "handlers.timeout: must be a number of seconds from 0.1 to 86400 (1 day), not 0",
+    ),
+    (
+        "[handlers]\ntimeout = inf\n",
+        "handlers.timeout: must be a number of seconds from 0.1 to 86400 (1 day), not inf",
+    ),
     (
         "[udev]\nreceive_buffer = 100\n",
         "udev.receive_buffer: must be an integer >= 4096 bytes, not 100",

@@ -12,7 +12,9 @@ fault, and nothing is applied.  Files are read in sorted order and the first
 fault found is the one reported, so the same tree always gives the same
 message (an admin fixing faults one by one sees them in a stable order).
 
-This module does no I/O besides reading those files: it is the pure core that
+Files and folders are read through :mod:`rcm.configfile` (owned by root, not
+writable by others, regular files of at most 1 MiB).  This module does no I/O
+besides reading those files: it is the pure core that
 the handler, cfgadm's checks and the tests all share.
 """
 
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 
 from rcm_netkit.names import ifname_fault
 
+from rcm.configfile import list_config_folder, read_config_toml
 from rcm.errors import ConfigError
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
@@ -253,28 +255,15 @@ def load_config(config_dir: Path) -> IpmpConfig:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    """Parse one TOML file; every way it can fail becomes a ConfigError."""
-    try:
-        data = path.read_bytes()
-    except IsADirectoryError:
-        raise ConfigError(path, "", "is a directory, not a file") from None
-    except OSError as e:
-        raise ConfigError(path, "", f"cannot read: {e.strerror or e}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise ConfigError(path, "", f"not UTF-8 text (line {line}, byte {e.start})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        fault = str(e)
-        # tomllib says "(at line N, column M)", except at the end of the
-        # document: name the line there too, so every syntax error has one.
-        if "(at end of document)" in fault:
-            line = text.count("\n") + 1
-            fault = fault.replace("(at end of document)", f"(at end of document, line {line})")
-        raise ConfigError(path, "", f"TOML syntax error: {fault}") from None
+    """Parse one TOML file; every way it can fail becomes a ConfigError.
+
+    Read through :func:`rcm.configfile.read_config_toml` (ownership, type,
+    size, encoding); a file that vanished since it was listed is a fault.
+    """
+    doc = read_config_toml(path)
+    if doc is None:
+        raise ConfigError(path, "", "cannot read: No such file or directory")
+    return doc
 
 
 def _type_name(value: object) -> str:
@@ -302,9 +291,9 @@ def _unknown_keys(path: Path, table: dict[str, Any], known: Iterable[str], prefi
 
 
 def _load_groups(path: Path) -> dict[str, GroupConfig]:
-    if not path.exists():
+    doc = read_config_toml(path)
+    if doc is None:
         return {}
-    doc = _read_toml(path)
     _unknown_keys(path, doc, ("groups",), "")
     tables = doc.get("groups", {})
     if not isinstance(tables, dict):
@@ -331,14 +320,9 @@ def _load_groups(path: Path) -> dict[str, GroupConfig]:
 def _load_interfaces(
     directory: Path, groups_path: Path, groups: dict[str, GroupConfig]
 ) -> dict[str, InterfaceConfig]:
-    if not directory.exists():
+    names = list_config_folder(directory, ".toml", "<ifname>.toml files")
+    if names is None:
         return {}
-    if not directory.is_dir():
-        raise ConfigError(directory, "", "must be a directory of <ifname>.toml files")
-    try:
-        names = sorted(p.name for p in directory.iterdir() if p.name.endswith(".toml"))
-    except OSError as e:
-        raise ConfigError(directory, "", f"cannot read: {e.strerror or e}") from None
 
     interfaces: dict[str, InterfaceConfig] = {}
     # Every address seen so far (data and test, all files): which file, which key.
