@@ -69,9 +69,18 @@ def run(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+DOCS = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+
+
 def assert_refused(r: subprocess.CompletedProcess[str], tool: str, line: str) -> None:
     assert r.returncode == 1, r
     assert r.stderr == f"{tool}: {line}\n", r
+
+
+def assert_documented(tmp_path: Path, line: str) -> None:
+    """docs/configuration.md shows ``line`` as it reads for files under /etc/rcm."""
+    shown = line.replace(str(tmp_path / "etc"), "/etc/rcm").replace(str(tmp_path), "")
+    assert f"\n{shown}\n" in DOCS, shown
 
 
 def test_a_good_configuration_is_accepted(tmp_path: Path) -> None:
@@ -118,6 +127,8 @@ def test_configuration_another_user_can_change_is_refused(
     target = etc / name if name else etc
     spoil(target)
     assert_refused(run(tmp_path), "rcmd", f"{target}: {fault}")
+    if "620" not in fault:
+        assert_documented(tmp_path, f"{target}: {fault}")
     # cfgadm's in-process engine reads the same files and says the same.
     assert_refused(run(tmp_path, "-l"), "cfgadm", f"{target}: {fault}")
 
@@ -143,16 +154,15 @@ def test_a_symlink_to_a_safe_file_is_followed(tmp_path: Path) -> None:
 
 def test_a_symlink_to_another_users_file_is_refused(tmp_path: Path) -> None:
     etc = make_config(tmp_path)
-    real = tmp_path / "shared-nic0.toml"
+    (tmp_path / "srv").mkdir()
+    real = tmp_path / "srv" / "nic0.toml"
     link = etc / "interfaces" / "nic0.toml"
     link.rename(real)
     link.symlink_to(real)
     _chown(real)
-    assert_refused(
-        run(tmp_path),
-        "rcmd",
-        f"{link}: refused: owned by uid 65534, not root (symlink to {real})",
-    )
+    line = f"{link}: refused: owned by uid 65534, not root (symlink to {real})"
+    assert_refused(run(tmp_path), "rcmd", line)
+    assert_documented(tmp_path, line)
 
 
 # -- fault 4: not a regular file, or too big ----------------------------------------------
@@ -163,6 +173,7 @@ def test_a_fifo_is_refused_at_once_naming_the_file(tmp_path: Path) -> None:
     fifo = etc / "interfaces" / "nic1.toml"
     os.mkfifo(fifo)
     assert_refused(run(tmp_path), "rcmd", f"{fifo}: not a regular file but a FIFO")
+    assert_documented(tmp_path, f"{fifo}: not a regular file but a FIFO")
 
 
 def test_a_fifo_as_rcm_toml_is_refused(tmp_path: Path) -> None:
@@ -176,35 +187,33 @@ def test_a_symlink_to_dev_zero_is_refused(tmp_path: Path) -> None:
     etc = make_config(tmp_path)
     link = etc / "interfaces" / "nic1.toml"
     link.symlink_to("/dev/zero")
-    assert_refused(
-        run(tmp_path),
-        "rcmd",
-        f"{link}: not a regular file but a character device (symlink to /dev/zero)",
-    )
+    line = f"{link}: not a regular file but a character device (symlink to /dev/zero)"
+    assert_refused(run(tmp_path), "rcmd", line)
+    assert_documented(tmp_path, line)
 
 
 def test_a_file_over_one_mib_is_refused(tmp_path: Path) -> None:
     etc = make_config(tmp_path)
     big = etc / "ipmp.toml"
     big.write_text("[groups.g]\n" + "# padding\n" * 110_000)  # valid TOML, 1.1 MB
-    assert_refused(
-        run(tmp_path),
-        "rcmd",
-        f"{big}: larger than 1048576 bytes (1 MiB): {big.stat().st_size} bytes or more",
-    )
+    line = f"{big}: larger than 1048576 bytes (1 MiB): {big.stat().st_size} bytes or more"
+    assert_refused(run(tmp_path), "rcmd", line)
+    assert_documented(tmp_path, line)
 
 
 def test_a_dangling_symlink_is_a_fault_not_a_missing_file(tmp_path: Path) -> None:
     etc = make_config(tmp_path)
     link = etc / "rcm.toml"
     link.unlink()
-    link.symlink_to(tmp_path / "gone.toml")
+    link.symlink_to(etc / "gone.toml")
     with pytest.raises(ConfigError) as caught:
         load_settings(link)
-    assert str(caught.value) == (
-        f"{link}: cannot read: {tmp_path / 'gone.toml'} does not exist"
-        f" (symlink to {tmp_path / 'gone.toml'})"
+    line = (
+        f"{link}: cannot read: {etc / 'gone.toml'} does not exist (symlink to {etc / 'gone.toml'})"
     )
+    assert str(caught.value) == line
+    assert_refused(run(tmp_path), "rcmd", line)
+    assert_documented(tmp_path, line)
 
 
 # -- fault 5: rcm.toml not UTF-8, timeouts out of range -----------------------------------
@@ -218,6 +227,7 @@ def test_rcm_toml_not_utf8_is_one_line(tmp_path: Path) -> None:
     line = f"{etc / 'rcm.toml'}: not UTF-8 text (line 2, byte 28)"
     assert str(caught.value) == line
     assert_refused(run(tmp_path), "rcmd", line)
+    assert_documented(tmp_path, line)
 
 
 @pytest.mark.parametrize("value", ["inf", "nan", "-inf", "1e-300", "99999999999", "0.05", "86401"])
