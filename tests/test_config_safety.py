@@ -251,3 +251,24 @@ def test_a_timeout_in_range_is_accepted(tmp_path: Path, value: str) -> None:
     (etc / "rcm.toml").write_text(f"[handlers]\ntimeout = {value}\n")
     assert load_settings(etc / "rcm.toml") == {"handlers": {"timeout": float(value)}}
     assert run(tmp_path).returncode == 0
+
+
+# -- the helper plugins use for files of their own -------------------------------------------
+
+
+def test_the_public_helper_reads_what_rcm_reads(tmp_path: Path) -> None:
+    from rcm.configfile import read_config_text, read_config_toml
+
+    etc = make_config(tmp_path)
+    assert read_config_toml(etc / "missing.toml") is None
+    assert read_config_text(etc / "missing.toml") is None
+    assert read_config_toml(etc / "ipmp.toml") == {"groups": {"g": {}}}
+    assert read_config_text(etc / "ipmp.toml") == "[groups.g]\n"
+    (etc / "ipmp.toml").chmod(0o666)
+    with pytest.raises(ConfigError) as caught:
+        read_config_toml(etc / "ipmp.toml")
+    assert (caught.value.path, caught.value.key, caught.value.fault) == (
+        str(etc / "ipmp.toml"),
+        "",
+        "refused: writable by group or others (mode 666)",
+    )
