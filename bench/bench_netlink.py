@@ -4,9 +4,12 @@
 
 In a throwaway namespace with a veth, each run times, for N addresses:
 ``ip -n NS -batch`` add / delete, and Netlink.add_addresses / del_addresses
-(addrbatch, the hand-encoded path), plus a move (add on B, delete from A), and
-the reads an operation makes with N addresses present: ``addresses()``
-(addrbatch's dump), ``links()`` and ``link()`` (pyroute2).  Also times opening
+(addrbatch, the hand-encoded path), plus a move (add on B, delete from A; also
+as the IPMP handler makes it, with the index and the delete order from an
+observation: the time includes reading the addresses), and the reads an
+operation makes with N addresses present: ``addresses()`` (addrbatch's dump;
+with and without the caller's links), ``links()`` and ``link()`` (pyroute2's
+messages on the synchronous socket).  Also times opening
 Netlink in a named namespace (a setns'd thread's socket handed to pyroute2),
 move_link + pull_link round trips and announcements.  Prints medians.
 bench/bench_pyroute2.py compares the address path with pyroute2's own.
@@ -26,7 +29,7 @@ import uuid
 from collections.abc import Callable
 
 from rcm_netkit.announce import Announcer
-from rcm_netkit.netlink import Netlink
+from rcm_netkit.netlink import Link, Netlink
 from rcm_netkit.netns import call_in_netns
 
 
@@ -101,9 +104,27 @@ def main() -> int:
                     rec("Netlink move", timed(move))
                     check(nl.del_addresses("vb", cidrs))
                     check(nl.add_addresses("va", cidrs))
+                    links = nl.links()
+                    va, vb = (next(k for k in links if k.name == n) for n in ("va", "vb"))
+
+                    def move_known(
+                        nl: Netlink = nl, links: list = links, va: Link = va, vb: Link = vb
+                    ) -> None:
+                        # As the IPMP handler does: index and order from its observation.
+                        present = nl.addresses("va", links=links)
+                        check(nl.add_addresses("vb", cidrs, index=vb.index))
+                        check(nl.del_addresses("va", cidrs, index=va.index, present=present))
+
+                    rec("Netlink move, caller's index+order", timed(move_known))
+                    check(nl.del_addresses("vb", cidrs))
+                    check(nl.add_addresses("va", cidrs))
                     rec(f"addresses('va'), {n} present", timed(lambda nl=nl: nl.addresses("va")))
-                    rec("links() (pyroute2)", timed(nl.links))
-                    rec("link('va') (pyroute2)", timed(lambda nl=nl: nl.link("va")))
+                    rec(
+                        "addresses(links=...)",
+                        timed(lambda nl=nl, links=links: nl.addresses(links=links)),
+                    )
+                    rec("links()", timed(nl.links))
+                    rec("link('va')", timed(lambda nl=nl: nl.link("va")))
                     t = timed(lambda nl=nl: check(nl.del_addresses("va", cidrs)))
                     rec("Netlink del", t)
 
