@@ -408,6 +408,8 @@ class Netlink:
         )
 
     def _addrbatch(self) -> AddressBatch:
+        if self._nsfd < 0:  # closed: never open a socket behind the caller's back
+            raise NetlinkError(f"netlink in {self._where} is closed")
         if self._batch is None:
             from .addrbatch import AddressBatch
 

@@ -470,3 +470,20 @@ def test_link_dump_interrupted_every_time_raises(netns, monkeypatch) -> None:
         assert len(calls) == DUMP_ATTEMPTS
         monkeypatch.setattr(batch, "exchange", real)
         assert {link.name for link in nl.links()} == {"lo"}
+
+
+def test_a_closed_netlink_refuses_instead_of_reopening(netns) -> None:
+    ns = netns("closed")
+    veth(ns)
+    nl = Netlink(netns=ns)
+    assert nl.link("va") is not None
+    nl.close()
+    for call in (
+        lambda: nl.link("va"),
+        nl.links,
+        lambda: nl.addresses(),
+        lambda: nl.add_addresses("va", ["192.0.2.1/24"]),
+    ):
+        with pytest.raises(NetlinkError, match="closed"):
+            call()
+    assert "192.0.2.1/24" not in ns_addrs(ns, "va")
