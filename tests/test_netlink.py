@@ -13,9 +13,9 @@ import threading
 import uuid
 
 import pytest
-from pyroute2.netlink.rtnl import RTM_DELADDR
+from pyroute2.netlink.rtnl import RTM_DELADDR, RTM_GETADDR, RTM_GETLINK, RTM_NEWADDR
 from rcm_netkit import netns as netns_mod
-from rcm_netkit.netlink import Address, Link, Netlink, NetlinkError
+from rcm_netkit.netlink import DUMP_ATTEMPTS, Address, Link, Netlink, NetlinkError
 from rcm_netkit.sysctl import get_conf, prepare_member, set_conf
 
 pytestmark = pytest.mark.lab
@@ -332,3 +332,158 @@ def test_delete_sends_secondaries_before_their_primary(netns, monkeypatch) -> No
     assert sent[-1] == "10.9.0.1"  # the primary
     assert sorted(sent) == sorted(c.split("/")[0] for c in cidrs)
     assert not ns_addrs(ns, "va") & set(cidrs)
+
+
+# --- what a caller already read: index, the kernel's order, the links --------------------
+
+
+def spy_on_requests(nl: Netlink, monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """The message type of every request the synchronous socket sends."""
+    batch = nl._addrbatch()
+    real = batch.exchange
+    kinds: list[int] = []
+
+    def spy(messages):  # type: ignore[no-untyped-def]
+        kinds.extend(struct.unpack_from("=H", msg, 4)[0] for msg in messages)
+        return real(messages)
+
+    monkeypatch.setattr(batch, "exchange", spy)
+    return kinds
+
+
+def test_add_and_delete_with_the_callers_index_look_nothing_up(netns, monkeypatch) -> None:
+    ns = netns("index")
+    veth(ns)
+    cidrs = ["192.0.2.1/24", "192.0.2.2/24", "2001:db8::1/64"]
+    with Netlink(netns=ns) as nl:
+        va = nl.link("va")
+        assert va is not None
+        kinds = spy_on_requests(nl, monkeypatch)
+        assert nl.add_addresses("va", cidrs, index=va.index) == {}
+        assert set(kinds) == {RTM_NEWADDR}  # no RTM_GETLINK
+        assert set(cidrs) <= ns_addrs(ns, "va")
+        assert not ns_addrs(ns, "vb") & set(cidrs)
+        seen = nl.addresses("va")
+        kinds.clear()
+        assert nl.del_addresses("va", cidrs, index=va.index, present=seen) == {}
+        assert set(kinds) == {RTM_DELADDR}  # no lookup, no address dump
+        assert not ns_addrs(ns, "va") & set(cidrs)
+
+
+def test_a_stale_index_fails_each_address_and_names_the_interface(netns) -> None:
+    ns = netns("stale")
+    veth(ns)
+    veth(ns, "vc", "vd")
+    with Netlink(netns=ns) as nl:
+        gone = nl.link("vc")
+        assert gone is not None
+        ip("-n", ns, "link", "del", "vc")
+        errors = nl.add_addresses("vc", ["192.0.2.1/24", "192.0.2.2/24"], index=gone.index)
+        assert set(errors) == {"192.0.2.1/24", "192.0.2.2/24"}
+        assert all(text.startswith("vc: cannot add") for text in errors.values())
+        assert all("No such device" in text for text in errors.values())
+        assert "192.0.2.1/24" not in ns_addrs(ns, "va") | ns_addrs(ns, "vb")
+
+
+def test_delete_takes_the_kernel_order_from_the_callers_observation(netns, monkeypatch) -> None:
+    """With ``present`` (the list the caller read in the same step), no address
+    dump is made, secondaries still go before their primary, and an address
+    added since (absent from it) is still deleted (last)."""
+    ns = netns("present")
+    veth(ns)
+    netns_mod.call_in_netns(ns, prepare_member, "va")
+    cidrs = [f"10.9.0.{i}/24" for i in range(1, 6)]
+    with Netlink(netns=ns) as nl:
+        assert nl.add_addresses("va", cidrs) == {}
+        seen = nl.addresses("va")
+        assert [a.cidr for a in seen if a.family == 4] == cidrs  # the kernel's order
+        assert nl.add_addresses("va", ["10.9.0.9/24"]) == {}  # after the observation
+        batch = nl._addrbatch()
+        real = batch.exchange
+        sent: list[str] = []
+        kinds: list[int] = []
+
+        def spy(messages):  # type: ignore[no-untyped-def]
+            for msg in messages:
+                kinds.append(struct.unpack_from("=H", msg, 4)[0])
+                if kinds[-1] == RTM_DELADDR:
+                    sent.append(".".join(str(b) for b in msg[28:32]))
+            return real(messages)
+
+        monkeypatch.setattr(batch, "exchange", spy)
+        index = seen[0].index
+        assert nl.del_addresses("va", [*cidrs, "10.9.0.9/24"], index=index, present=seen) == {}
+        assert RTM_GETADDR not in kinds and RTM_GETLINK not in kinds
+        # The primary after every secondary the observation listed; the one
+        # added since is asked for last.
+        assert sent[-2:] == ["10.9.0.1", "10.9.0.9"]
+        assert sorted(sent) == sorted(["10.9.0.9", *(c.split("/")[0] for c in cidrs)])
+        assert not ns_addrs(ns, "va") & {*cidrs, "10.9.0.9/24"}
+
+        # A bare address the observation does not have: the kernel is asked.
+        assert nl.add_addresses("va", ["10.9.0.7/24"]) == {}
+        kinds.clear()
+        assert nl.del_addresses("va", ["10.9.0.7"], index=index, present=seen) == {}
+        assert RTM_GETADDR in kinds
+        assert "10.9.0.7/24" not in ns_addrs(ns, "va")
+
+
+def test_addresses_named_from_the_callers_links_without_a_link_dump(netns, monkeypatch) -> None:
+    ns = netns("named")
+    veth(ns)
+    with Netlink(netns=ns) as nl:
+        assert nl.add_addresses("va", ["192.0.2.1/24"]) == {}
+        assert nl.add_addresses("vb", ["192.0.2.2/24"]) == {}
+        links = nl.links()
+        kinds = spy_on_requests(nl, monkeypatch)
+        got = {a.cidr: a.ifname for a in nl.addresses(links=links)}
+        assert kinds == [RTM_GETADDR]
+        assert got["192.0.2.1/24"] == "va" and got["192.0.2.2/24"] == "vb"
+        only_va = nl.addresses("va", links=links)
+        assert [a.cidr for a in only_va if a.family == 4] == ["192.0.2.1/24"]
+        # A link the caller does not know (made after its read) has no name.
+        veth(ns, "vc", "vd")
+        assert nl.add_addresses("vc", ["192.0.2.3/24"]) == {}
+        got = {a.cidr: a.ifname for a in nl.addresses(links=links)}
+        assert got["192.0.2.3/24"] == ""
+        assert nl.addresses("vc", links=links) == []
+        assert {a.ifname for a in nl.addresses() if a.cidr == "192.0.2.3/24"} == {"vc"}
+
+
+def test_link_dump_interrupted_every_time_raises(netns, monkeypatch) -> None:
+    ns = netns("lintr")
+    with Netlink(netns=ns) as nl:
+        batch = nl._addrbatch()
+        real = batch.exchange
+        calls = []
+
+        def interrupted(messages):  # type: ignore[no-untyped-def]
+            calls.append(1)
+            replies = real(messages)
+            for r in replies:
+                r.interrupted = True
+            return replies
+
+        monkeypatch.setattr(batch, "exchange", interrupted)
+        with pytest.raises(NetlinkError, match="link dump.*interrupted 5 times"):
+            nl.links()
+        assert len(calls) == DUMP_ATTEMPTS
+        monkeypatch.setattr(batch, "exchange", real)
+        assert {link.name for link in nl.links()} == {"lo"}
+
+
+def test_a_closed_netlink_refuses_instead_of_reopening(netns) -> None:
+    ns = netns("closed")
+    veth(ns)
+    nl = Netlink(netns=ns)
+    assert nl.link("va") is not None
+    nl.close()
+    for call in (
+        lambda: nl.link("va"),
+        nl.links,
+        lambda: nl.addresses(),
+        lambda: nl.add_addresses("va", ["192.0.2.1/24"]),
+    ):
+        with pytest.raises(NetlinkError, match="closed"):
+            call()
+    assert "192.0.2.1/24" not in ns_addrs(ns, "va")

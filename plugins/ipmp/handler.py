@@ -82,7 +82,7 @@ def _growing(
     items: list[IPInterface], first: int = 64, factor: int = 16
 ) -> list[list[IPInterface]]:
     """``items`` cut into batches of 64, 1024, 16384 ... (the last one shorter):
-    few batches, since each add call looks its link up (~2 ms in pyroute2)."""
+    few batches, since each add call is one more exchange with the kernel."""
     batches, start, size = [], 0, first
     while start < len(items):
         batches.append(items[start : start + size])
@@ -130,9 +130,11 @@ class IpmpHandler:
         return a
 
     def _observe(self) -> World:
+        """Links and addresses, read now: one link dump names the addresses."""
         nl = self._nl()
-        world = World({link.name: link for link in nl.links() if link.name != "lo"})
-        for addr in nl.addresses():
+        links = nl.links()
+        world = World({link.name: link for link in links if link.name != "lo"})
+        for addr in nl.addresses(links=links):
             world.add(addr)
         for name, link in world.links.items():
             self._macs[name] = link.mac
@@ -224,8 +226,8 @@ class IpmpHandler:
             if address.ip not in moving:
                 leftovers[name].append(address)
         nl = self._nl()
-        for name, addresses in leftovers.items():  # one call per NIC: each reads the NIC's list
-            nl.del_addresses(name, addresses)
+        for name, addresses in leftovers.items():  # one call per NIC
+            self._delete(nl, world, name, addresses)
         _log_moves(ctx, plan)
         return plan, usable
 
@@ -236,10 +238,12 @@ class IpmpHandler:
         Added and announced in growing batches (64, 1024 ... addresses): in
         a failover every millisecond before the announcement is lost
         traffic, and the first addresses are announced after ~2 ms instead
-        of after all of them are added (~35 ms for 1000), for one link
-        lookup more (~2 ms) at 1000.  Serial on purpose: announcing on a thread beside the deletes
-        was measured (docs/performance.md) and gained nothing that shows
-        through the noise, since building the frames and encoding the
+        of after all of them are added (~35 ms for 1000).  The links'
+        indexes and the delete order come from ``world``, read in this
+        same step (no lookups, no second address dump).  Serial on
+        purpose: announcing on a thread beside the deletes was measured
+        (docs/performance.md) and gained nothing that shows through the
+        noise, since building the frames and encoding the
         deletes both need the interpreter."""
         nl = self._nl()
         by_dst: dict[str, list[IPInterface]] = defaultdict(list)
@@ -249,16 +253,27 @@ class IpmpHandler:
             if move.src is not None and move.src in world.links:
                 by_src[move.src].append(move.address)
         for dst, cidrs in by_dst.items():
-            mac = world.links[dst].mac
+            link = world.links[dst]
             for batch in _growing(cidrs):
-                errors = nl.add_addresses(dst, batch)
+                errors = nl.add_addresses(dst, batch, index=link.index)
                 if errors:
                     raise NetlinkError("; ".join(errors.values()))
-                self._announcer().announce(dst, mac, batch)
+                self._announcer().announce(dst, link.mac, batch)
         for src, cidrs in by_src.items():
-            errors = nl.del_addresses(src, cidrs)
+            errors = self._delete(nl, world, src, cidrs)
             if errors:
                 raise NetlinkError("; ".join(errors.values()))
+
+    @staticmethod
+    def _delete(
+        nl: Netlink, world: World, name: str, cidrs: list[IPInterface] | list[str]
+    ) -> dict[str, str]:
+        """Delete from ``name``, its index and the kernel's address order
+        taken from ``world`` (this step's observation) when it has the link."""
+        link = world.links.get(name)
+        if link is None:
+            return nl.del_addresses(name, cidrs)
+        return nl.del_addresses(name, cidrs, index=link.index, present=world.addrs.get(name, []))
 
     def _report(self, ctx: HandlerContext, plan: Plan, usable: set[str]) -> None:
         for line in failover_messages(failover_report(plan, self.config, usable)):
@@ -371,7 +386,7 @@ class IpmpHandler:
             if not nic.group:
                 stationary += [str(a) for a in nic.addresses]
             if stationary:
-                self._nl().del_addresses(name, stationary)
+                self._delete(self._nl(), world, name, stationary)
         return None
 
     def _vet(self, ctx: HandlerContext, name: str, group: str | None, world: World) -> Veto | None:
