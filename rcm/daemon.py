@@ -37,6 +37,7 @@ from rcm.model import Action, Event, Outcome, Result
 from rcm.paths import Paths
 from rcm.plugins import make_plugin_manager
 from rcm.protocols import EventSource
+from rcm.requests import BadRequest, validate
 from rcm.syslock import SystemLock
 from rcm.udev import UdevListener
 
@@ -87,34 +88,28 @@ class Daemon:
 
     # -- control requests ----------------------------------------------------
     def handle_request(self, request: dict[str, Any], uid: int) -> dict[str, Any]:
+        """Serve one request from the control socket.  Every field is checked
+        by type first (rcm.requests): a bad one raises BadRequest, which the
+        control server answers as a bad request and logs in one line."""
         assert self.coordinator is not None
-        op = request.get("op")
+        op, fields = validate(request)
         if op == "list":
-            ap_ids = request.get("ap_ids") or []
-            if not isinstance(ap_ids, list) or not all(isinstance(a, str) for a in ap_ids):
-                return {"error": "bad request: ap_ids must be a list of strings"}
-            return self.coordinator.list_aps(ap_ids, bool(request.get("verbose"))).to_dict()
-        if op == "change_state":
-            ap_id = request.get("ap_id")
-            if not isinstance(ap_id, str):
-                return {"error": "bad request: ap_id must be a string"}
-            if uid != 0:
-                return Result(
-                    Outcome.DENIED, ap_id, "permission denied: only root may change state"
-                ).to_dict()
-            try:
-                action = Action(request.get("action"))
-            except ValueError:
-                return {"error": f"bad request: unknown action {request.get('action')!r}"}
-            admitted = self.coordinator.admit(
-                action, ap_id, bool(request.get("force")), bool(request.get("query_only"))
-            )
-            if isinstance(admitted, Result):
-                return admitted.to_dict()
-            future: Future[Result] = Future()
-            self.queue.put((admitted, future, time.monotonic()))
-            return future.result().to_dict()
-        return {"error": f"bad request: unknown op {op!r}"}
+            return self.coordinator.list_aps(list(fields["ap_ids"]), fields["verbose"]).to_dict()
+        ap_id = fields["ap_id"]
+        if uid != 0:
+            return Result(
+                Outcome.DENIED, ap_id, "permission denied: only root may change state"
+            ).to_dict()
+        try:
+            action = Action(fields["action"])
+        except ValueError:
+            raise BadRequest(f"action: unknown action {fields['action']!r}") from None
+        admitted = self.coordinator.admit(action, ap_id, fields["force"], fields["query_only"])
+        if isinstance(admitted, Result):
+            return admitted.to_dict()
+        future: Future[Result] = Future()
+        self.queue.put((admitted, future, time.monotonic()))
+        return future.result().to_dict()
 
     # -- life ----------------------------------------------------------------
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
