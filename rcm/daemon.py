@@ -126,7 +126,10 @@ class Daemon:
 
     def start(self) -> None:
         for d, mode in ((self.paths.runtime_dir, 0o755), (self.paths.state_dir, 0o700)):
-            d.mkdir(parents=True, exist_ok=True, mode=mode)
+            try:
+                d.mkdir(parents=True, exist_ok=True, mode=mode)
+            except OSError as e:
+                raise RcmError(f"{d}: cannot create the folder: {e.strerror}") from None
         self.lock.acquire("rcmd")
         coordinator = Coordinator(self.paths, make_plugin_manager())
         self.coordinator = coordinator
@@ -197,6 +200,33 @@ def check_config(paths: Paths) -> int:
     return 0
 
 
+def set_aside_journal(paths: Paths) -> int:
+    """``rcmd --set-aside-journal``: the recovery from a corrupt journal, as
+    the admin's decision (rcmd never discards a journal on its own: it may
+    hold an operation in flight).  Under the system lock, so not while rcmd
+    or a cfgadm change runs.  0 moved (or nothing to move), 1 otherwise."""
+    from rcm.store import set_aside
+
+    lock = SystemLock(paths.lock)
+    try:
+        lock.acquire("rcmd --set-aside-journal")
+    except RcmError as e:
+        print(f"rcmd: {e}", file=sys.stderr)
+        return 1
+    try:
+        if not paths.database.exists():
+            print(f"rcmd: {paths.database}: no journal to set aside")
+            return 0
+        kept = set_aside(paths.database)
+    except OSError as e:
+        print(f"rcmd: {paths.database}: cannot set it aside: {e.strerror}", file=sys.stderr)
+        return 1
+    finally:
+        lock.release()
+    print(f"rcmd: {paths.database} moved aside to {kept} (kept); rcmd starts with an empty journal")
+    return 0
+
+
 def describe_configuration(paths: Paths, coordinator: Coordinator) -> list[str]:
     """What ``--check-config`` read, one fact a line."""
     config = paths.config_dir
@@ -230,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
     )
     parser.add_argument(
+        "--set-aside-journal",
+        action="store_true",
+        help="move a corrupt journal (rcm.db) aside to rcm.db.corrupt-<timestamp>, keeping it,"
+        " and exit; rcmd then starts with an empty journal",
+    )
+    parser.add_argument(
         "--check-config",
         action="store_true",
         help="check the configuration and exit (0 good, 1 bad)",
@@ -244,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.check_config:
         return check_config(paths)
+    if args.set_aside_journal:
+        return set_aside_journal(paths)
     daemon = Daemon(paths)
     stopped = threading.Event()
 
