@@ -43,11 +43,18 @@ def peer_uid(conn: socket.socket) -> int:
     return uid
 
 
+class NoRequest(ValueError):
+    """The client closed without sending a byte: a probe (is rcmd listening?),
+    answered like any bad request but logged only at debug level."""
+
+
 def read_line(conn: socket.socket, limit: int = MAX_REQUEST) -> bytes:
     buf = bytearray()
     while b"\n" not in buf:
         chunk = conn.recv(65536)
         if not chunk:
+            if not buf:
+                raise NoRequest("no request: the client closed the connection")
             break
         buf += chunk
         if len(buf) > limit:
@@ -132,7 +139,8 @@ class ControlServer:
                 response = self.handle(request, uid)
             except ValueError as e:  # json.JSONDecodeError, UnicodeDecodeError, BadRequest
                 # A client's fault, not ours: one line in the log, no traceback.
-                log.warning("bad request from uid %d: %s", uid, ascii(str(e))[1:-1])
+                level = logging.DEBUG if isinstance(e, NoRequest) else logging.WARNING
+                log.log(level, "bad request from uid %d: %s", uid, ascii(str(e))[1:-1])
                 response = {"error": f"bad request: {e}"}
             except Exception as e:  # noqa: BLE001 - the daemon must survive any request
                 log.exception("control request failed")
