@@ -522,3 +522,19 @@ def test_client_and_server_agree_on_the_longest_request() -> None:
     from rcm import client, control
 
     assert client.MAX_REQUEST == control.MAX_REQUEST
+
+
+def test_client_shows_rcmds_reason_when_rcmd_stops_reading(
+    running: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the client's own length check, rcmd refuses the long request and closes while
+    the client is still sending; the client reads rcmd's answer instead of "Broken pipe"."""
+    from rcm import client
+    from rcm.errors import RcmError
+
+    monkeypatch.setattr(client, "MAX_REQUEST", 1 << 30, raising=False)
+    service = client.RemoteService(str(running.socket_path))
+    with pytest.raises(RcmError) as caught:
+        service.list_aps([f"net:x{i:06d}" for i in range(30000)], False)
+    assert str(caught.value) == "bad request: request longer than 65536 bytes"
+    assert running.rcmd_running(), running.snapshot()
