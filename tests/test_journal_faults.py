@@ -1,11 +1,12 @@
 """A corrupt or unusable journal (rcm.db) is one line naming the file and the fault, never a
 traceback, and nothing changes (issue 9, fault 5).
 
-Against a real rcmd and cfgadm in the lab: junk in the header, a malformed page, a state folder
-on a read-only file system (a read-only bind mount: root ignores mode bits).  A corrupt journal
-is never discarded by rcmd on its own (it may hold an operation in flight): rcmd refuses to start
-and names the command, ``rcmd --set-aside-journal``, which keeps the file as
-``rcm.db.corrupt-<timestamp>``; rcmd then starts with an empty journal.
+Against a real rcmd and cfgadm in the lab: junk in the header, a malformed page, a state
+folder on a read-only file system (a read-only bind mount: root ignores mode bits), an
+immutable rcm.db.  A corrupt journal is never discarded by rcmd on its own (it may hold an
+operation in flight): rcmd refuses to start and names the command,
+``rcmd --set-aside-journal``, which keeps the file as ``rcm.db.corrupt-<timestamp>``; rcmd
+then starts with an empty journal.
 """
 
 from __future__ import annotations
@@ -145,3 +146,28 @@ def test_read_only_state_folder(ran_once: Lab, read_only_state: Path) -> None:
     assert lab.where_are(V4_10) == ["nic0"], lab.snapshot()
     r = lab.cfgadm("-l", "net:nic0")  # listing only reads
     assert r.returncode == 0, r
+
+
+@pytest.fixture
+def immutable_journal(ran_once: Lab) -> Iterator[Path]:
+    """rcm.db immutable (chattr +i: not even root may write it)."""
+    db = ran_once.state_dir / "rcm.db"
+    conn = sqlite3.connect(db)  # no WAL left beside it: the file itself must be written
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    subprocess.run(["chattr", "+i", str(db)], check=True)
+    try:
+        yield db
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], check=True)
+
+
+def test_immutable_journal(ran_once: Lab, immutable_journal: Path) -> None:
+    lab, db = ran_once, immutable_journal
+    before = db.read_bytes()
+    line = _refused_start(lab)
+    assert line.startswith(f"rcmd: {db}: cannot open the journal for writing ("), line
+    line = _one_line_failure(lab.cfgadm("-c", "unconfigure", "net:nic0"))
+    assert line.startswith(f"cfgadm: {db}: cannot open the journal for writing ("), line
+    assert lab.where_are(V4_10) == ["nic0"], lab.snapshot()
+    assert db.read_bytes() == before
