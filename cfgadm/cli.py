@@ -127,7 +127,8 @@ class _CfgadmCommand(click.Command):
 )
 @click.option(
     "-c",
-    "function",
+    "functions",
+    multiple=True,
     metavar="function",
     help="configure, unconfigure, connect or disconnect each ap_id in turn.",
 )
@@ -149,7 +150,7 @@ def command(
     verbose: int,
     listing_options: tuple[str, ...],
     hardware_options: tuple[str, ...],
-    function: str | None,
+    functions: tuple[str, ...],
     hardware_function: str | None,
     test: bool,
     force: bool,
@@ -168,6 +169,9 @@ def command(
         return EXIT_OK
     # Syntax first, all of it, before anything is contacted: a usage error
     # (exit 3) must win over "not supported" (2) and over any failure (1).
+    if len(functions) > 1:  # Solaris: a usage error, not "the last one wins"
+        raise click.UsageError("-c may be given only once")
+    function = functions[0] if functions else None
     mode = _mode(list_, function, hardware_function, test)
     listing_flag = "-a" if all_ else "-s" if listing_options else None
     _check_flags(mode, force=force, yes=yes, no=no, listing_flag=listing_flag)

@@ -25,6 +25,10 @@ from rcm.model import Action, Listing, Result
 from rcm.paths import socket_path
 from rcm.service import Service
 
+# rcm.control.MAX_REQUEST, not imported from there: that module imports socket
+# (see above).  tests/test_control.py checks that the two agree.
+MAX_REQUEST = 64 * 1024
+
 
 def _connect(path: str) -> _socket.socket | None:
     """A connection to rcmd's socket, or None if nothing listens there."""
@@ -57,11 +61,18 @@ class RemoteService:
         return sock
 
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        payload = json.dumps(request).encode() + b"\n"
+        if len(payload) - 1 > MAX_REQUEST:
+            # rcmd would refuse it with this reason; say so rather than send it.
+            raise RcmError(f"bad request: request longer than {MAX_REQUEST} bytes")
         buf = bytearray()
         try:
             sock = self._open()
             try:
-                sock.sendall(json.dumps(request).encode() + b"\n")
+                try:
+                    sock.sendall(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # rcmd stopped reading: its answer (the reason) may be waiting
                 while not buf.endswith(b"\n"):
                     chunk = sock.recv(1 << 20)
                     if not chunk:

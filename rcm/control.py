@@ -7,6 +7,10 @@ Requests::
      "force": false, "query_only": false}
 
 Responses are a Listing or a Result as a dict, or ``{"error": "..."}``.
+Every field is checked by type (rcm.requests); a request that is not JSON,
+not an object, longer than MAX_REQUEST or nested too deeply, or has a field
+of the wrong type, is answered ``{"error": "bad request: ..."}`` and logged
+in one line, never with a traceback.
 
 Who may change state is decided by the kernel's word on the peer
 (SO_PEERCRED), never by anything the client says: uid 0 only.  Anyone may
@@ -39,16 +43,34 @@ def peer_uid(conn: socket.socket) -> int:
     return uid
 
 
+class NoRequest(ValueError):
+    """The client closed without sending a byte: a probe (is rcmd listening?),
+    answered like any bad request but logged only at debug level."""
+
+
 def read_line(conn: socket.socket, limit: int = MAX_REQUEST) -> bytes:
     buf = bytearray()
     while b"\n" not in buf:
         chunk = conn.recv(65536)
         if not chunk:
+            if not buf:
+                raise NoRequest("no request: the client closed the connection")
             break
         buf += chunk
         if len(buf) > limit:
             raise ValueError(f"request longer than {limit} bytes")
     return bytes(buf).split(b"\n", 1)[0]
+
+
+def parse_request(line: bytes) -> Any:
+    """The JSON of one request line; ValueError (a bad request) for anything
+    that is not JSON, not UTF-8, or nested deeper than Python's parser can
+    follow (RecursionError, which is not a ValueError: it used to reach the
+    log as a traceback)."""
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 Handler = Callable[[dict[str, Any], int], dict[str, Any]]
@@ -101,6 +123,7 @@ class ControlServer:
             self._slots.release()
 
     def _serve(self, conn: socket.socket) -> None:
+        uid = -1
         with conn:
             try:
                 conn.settimeout(READ_TIMEOUT)
@@ -111,12 +134,13 @@ class ControlServer:
                     raise ValueError(
                         f"no complete request line within {READ_TIMEOUT:g} s"
                     ) from None
-                request = json.loads(line)
-                if not isinstance(request, dict):
-                    raise ValueError("request must be a JSON object")
+                request = parse_request(line)
                 conn.settimeout(None)
                 response = self.handle(request, uid)
-            except (ValueError, json.JSONDecodeError) as e:
+            except ValueError as e:  # json.JSONDecodeError, UnicodeDecodeError, BadRequest
+                # A client's fault, not ours: one line in the log, no traceback.
+                level = logging.DEBUG if isinstance(e, NoRequest) else logging.WARNING
+                log.log(level, "bad request from uid %d: %s", uid, ascii(str(e))[1:-1])
                 response = {"error": f"bad request: {e}"}
             except Exception as e:  # noqa: BLE001 - the daemon must survive any request
                 log.exception("control request failed")

@@ -37,6 +37,7 @@ from rcm.model import Action, Event, Outcome, Result
 from rcm.paths import Paths
 from rcm.plugins import make_plugin_manager
 from rcm.protocols import EventSource
+from rcm.requests import BadRequest, validate
 from rcm.syslock import SystemLock
 from rcm.udev import UdevListener
 
@@ -87,34 +88,28 @@ class Daemon:
 
     # -- control requests ----------------------------------------------------
     def handle_request(self, request: dict[str, Any], uid: int) -> dict[str, Any]:
+        """Serve one request from the control socket.  Every field is checked
+        by type first (rcm.requests): a bad one raises BadRequest, which the
+        control server answers as a bad request and logs in one line."""
         assert self.coordinator is not None
-        op = request.get("op")
+        op, fields = validate(request)
         if op == "list":
-            ap_ids = request.get("ap_ids") or []
-            if not isinstance(ap_ids, list) or not all(isinstance(a, str) for a in ap_ids):
-                return {"error": "bad request: ap_ids must be a list of strings"}
-            return self.coordinator.list_aps(ap_ids, bool(request.get("verbose"))).to_dict()
-        if op == "change_state":
-            ap_id = request.get("ap_id")
-            if not isinstance(ap_id, str):
-                return {"error": "bad request: ap_id must be a string"}
-            if uid != 0:
-                return Result(
-                    Outcome.DENIED, ap_id, "permission denied: only root may change state"
-                ).to_dict()
-            try:
-                action = Action(request.get("action"))
-            except ValueError:
-                return {"error": f"bad request: unknown action {request.get('action')!r}"}
-            admitted = self.coordinator.admit(
-                action, ap_id, bool(request.get("force")), bool(request.get("query_only"))
-            )
-            if isinstance(admitted, Result):
-                return admitted.to_dict()
-            future: Future[Result] = Future()
-            self.queue.put((admitted, future, time.monotonic()))
-            return future.result().to_dict()
-        return {"error": f"bad request: unknown op {op!r}"}
+            return self.coordinator.list_aps(list(fields["ap_ids"]), fields["verbose"]).to_dict()
+        ap_id = fields["ap_id"]
+        if uid != 0:
+            return Result(
+                Outcome.DENIED, ap_id, "permission denied: only root may change state"
+            ).to_dict()
+        try:
+            action = Action(fields["action"])
+        except ValueError:
+            raise BadRequest(f"action: unknown action {fields['action']!r}") from None
+        admitted = self.coordinator.admit(action, ap_id, fields["force"], fields["query_only"])
+        if isinstance(admitted, Result):
+            return admitted.to_dict()
+        future: Future[Result] = Future()
+        self.queue.put((admitted, future, time.monotonic()))
+        return future.result().to_dict()
 
     # -- life ----------------------------------------------------------------
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
@@ -131,7 +126,10 @@ class Daemon:
 
     def start(self) -> None:
         for d, mode in ((self.paths.runtime_dir, 0o755), (self.paths.state_dir, 0o700)):
-            d.mkdir(parents=True, exist_ok=True, mode=mode)
+            try:
+                d.mkdir(parents=True, exist_ok=True, mode=mode)
+            except OSError as e:
+                raise RcmError(f"{d}: cannot create the folder: {e.strerror}") from None
         self.lock.acquire("rcmd")
         coordinator = Coordinator(self.paths, make_plugin_manager())
         self.coordinator = coordinator
@@ -202,6 +200,33 @@ def check_config(paths: Paths) -> int:
     return 0
 
 
+def set_aside_journal(paths: Paths) -> int:
+    """``rcmd --set-aside-journal``: the recovery from a corrupt journal, as
+    the admin's decision (rcmd never discards a journal on its own: it may
+    hold an operation in flight).  Under the system lock, so not while rcmd
+    or a cfgadm change runs.  0 moved (or nothing to move), 1 otherwise."""
+    from rcm.store import set_aside
+
+    lock = SystemLock(paths.lock)
+    try:
+        lock.acquire("rcmd --set-aside-journal")
+    except RcmError as e:
+        print(f"rcmd: {e}", file=sys.stderr)
+        return 1
+    try:
+        if not paths.database.exists():
+            print(f"rcmd: {paths.database}: no journal to set aside")
+            return 0
+        kept = set_aside(paths.database)
+    except OSError as e:
+        print(f"rcmd: {paths.database}: cannot set it aside: {e.strerror}", file=sys.stderr)
+        return 1
+    finally:
+        lock.release()
+    print(f"rcmd: {paths.database} moved aside to {kept} (kept); rcmd starts with an empty journal")
+    return 0
+
+
 def describe_configuration(paths: Paths, coordinator: Coordinator) -> list[str]:
     """What ``--check-config`` read, one fact a line."""
     config = paths.config_dir
@@ -235,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
     )
     parser.add_argument(
+        "--set-aside-journal",
+        action="store_true",
+        help="move a corrupt journal (rcm.db) aside to rcm.db.corrupt-<timestamp>, keeping it,"
+        " and exit; rcmd then starts with an empty journal",
+    )
+    parser.add_argument(
         "--check-config",
         action="store_true",
         help="check the configuration and exit (0 good, 1 bad)",
@@ -249,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.check_config:
         return check_config(paths)
+    if args.set_aside_journal:
+        return set_aside_journal(paths)
     daemon = Daemon(paths)
     stopped = threading.Event()
 

@@ -40,6 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rcm.errors import RcmError
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS operations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -78,6 +82,44 @@ CREATE TABLE IF NOT EXISTS kv (
 """
 
 
+class JournalError(RcmError):
+    """The journal cannot be used: corrupt, or not readable/writable.  The
+    message names the file and the fault in one line; for a corrupt journal it
+    also says how to recover (``rcmd --set-aside-journal``)."""
+
+
+def journal_fault(path: Path, e: Exception) -> JournalError:
+    """The one line an admin sees for an SQLite or OS error on the journal."""
+    if _is_corrupt(e):
+        return JournalError(
+            f"{path}: corrupt journal ({e}); nothing was changed; to recover, run"
+            f" 'rcmd --set-aside-journal' (it keeps the file as {path.name}.corrupt-<timestamp>"
+            " and rcmd starts with an empty journal)"
+        )
+    reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    return JournalError(
+        f"{path}: cannot open the journal for writing ({reason}); nothing was changed;"
+        f" {path.parent} must be a writable folder on a writable file system"
+    )
+
+
+def _is_corrupt(e: Exception) -> bool:
+    return getattr(e, "sqlite_errorname", "") in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+
+
+def set_aside(path: Path, stamp: str | None = None) -> Path:
+    """Move the journal (with its -wal and -shm files) to
+    ``<name>.corrupt-<timestamp>``: kept for a post-mortem, never deleted.
+    The caller holds the system lock.  Returns the new name of the database."""
+    stamp = stamp or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    for suffix in ("-wal", "-shm", ""):  # the database last: a crash leaves it to find
+        src = path.with_name(path.name + suffix)
+        if src.exists():
+            src.rename(target.with_name(target.name + suffix))
+    return target
+
+
 @dataclass
 class OperationRecord:
     id: int
@@ -88,6 +130,30 @@ class OperationRecord:
     force: bool
     phase: str
     state: str
+
+
+class _NotADatabase(sqlite3.DatabaseError):
+    sqlite_errorname = "SQLITE_NOTADB"
+
+
+def _quick_check(conn: sqlite3.Connection) -> None:
+    """A malformed page found now, at opening, not halfway through recovery."""
+    row = conn.execute("PRAGMA quick_check").fetchone()
+    if row is None or row[0] != "ok":
+        e = _NotADatabase(f"database disk image is malformed: {row[0] if row else '?'}")
+        e.sqlite_errorname = "SQLITE_CORRUPT"
+        raise e
+
+
+def _try_a_write(conn: sqlite3.Connection) -> None:
+    """SQLite opens a file it cannot write read-only without a word (a
+    read-only file system, an immutable file): write once and roll back, so
+    that this is found at opening, not at an operation's first step."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("INSERT OR REPLACE INTO kv VALUES ('rcm', 'write-check', 'null')")
+    finally:
+        conn.execute("ROLLBACK")
 
 
 class Store:
@@ -107,13 +173,36 @@ class Store:
 
     def make_writable(self) -> None:
         """Create the state folder and the database if they are missing, and
-        write from now on (every thread's next call reconnects)."""
+        write from now on (every thread's next call reconnects).
+
+        A corrupt or unwritable journal is a :class:`JournalError` here,
+        before anything acts, and the file is left as it was."""
         if not self.readonly:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.readonly = False
-        self._generation += 1
-        self._conn().executescript(SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._check_header()
+            self.readonly = False
+            self._generation += 1
+            conn = self._conn()
+            _quick_check(conn)
+            conn.executescript(SCHEMA)
+            _try_a_write(conn)
+        except (sqlite3.Error, OSError) as e:
+            self.readonly = True
+            self._generation += 1
+            raise journal_fault(self.path, e) from None
+
+    def _check_header(self) -> None:
+        """Junk in the header is refused before SQLite may touch the file (a
+        zero-length file is an empty database: SQLite writes its header)."""
+        try:
+            with open(self.path, "rb") as f:
+                head = f.read(len(SQLITE_HEADER))
+        except FileNotFoundError:
+            return
+        if head and head != SQLITE_HEADER:
+            raise journal_fault(self.path, _NotADatabase("file is not a database"))
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -122,14 +211,7 @@ class Store:
             conn = None
         if conn is None:
             if self.readonly:
-                try:
-                    conn = sqlite3.connect(
-                        f"file:{self.path}?mode=ro", uri=True, isolation_level=None
-                    )
-                    conn.execute("SELECT 1 FROM kv LIMIT 1")
-                except sqlite3.Error:
-                    conn = sqlite3.connect(":memory:", isolation_level=None)
-                    conn.executescript(SCHEMA)
+                conn = self._read_only_conn()
             else:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -137,6 +219,31 @@ class Store:
             self._local.conn = conn
             self._local.generation = self._generation
             self._local.durable = True
+        return conn
+
+    def _read_only_conn(self) -> sqlite3.Connection:
+        """The journal read-only, or an empty one in memory when there is none
+        this user may read (missing, or an unprivileged cfgadm -l: the state
+        folder is 0700).  A journal that is there but corrupt is an error:
+        reading it as empty would show a wrong state."""
+        try:
+            self._check_header()
+        except PermissionError:
+            pass  # not ours to read: the in-memory journal below
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+            try:
+                conn.execute("SELECT 1 FROM kv LIMIT 1")
+                _quick_check(conn)
+                return conn
+            except sqlite3.Error:
+                conn.close()
+                raise
+        except sqlite3.Error as e:
+            if _is_corrupt(e):
+                raise journal_fault(self.path, e) from None
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn.executescript(SCHEMA)
         return conn
 
     def _tx(self, durable: bool = False) -> _Tx:

@@ -607,6 +607,8 @@ def test_result_says_what_blocks_and_what_was_forced(
         (["--json"], "unrecognized option: --json"),
         (["-c"], "-c"),
         (["-c", "explode", "net:nic0"], "invalid function for -c: 'explode'"),
+        (["-c", "unconfigure", "-c", "configure", "net:nic0"], "-c may be given only once"),
+        (["-cconfigure", "-fc", "configure", "net:nic0"], "-c may be given only once"),
         (["-c", "unconfigure"], "-c needs at least one ap_id"),
         (["-x", "led"], "-x needs at least one ap_id"),
         (["-t"], "-t needs at least one ap_id"),

@@ -433,3 +433,108 @@ def test_check_config_without_a_config_folder_says_so(lab: None, tmp_path: Path)
     assert f"config folder:  {tmp_path / 'config'} (missing)" in r.stdout.splitlines(), r.stdout
     assert r.stdout.splitlines()[-1] == "rcmd: configuration is valid", r.stdout
     assert list(tmp_path.iterdir()) == [], "checking creates nothing"
+
+
+# -- issue 9: field types (fault 6), hostile JSON (fault 7), the client's long request ---
+
+
+def _change(ap_id: str, **fields: Any) -> bytes:
+    request = {"op": "change_state", "action": "unconfigure", "ap_id": ap_id, **fields}
+    return json.dumps(request).encode() + b"\n"
+
+
+def test_force_as_a_string_is_a_bad_request_not_true(running: Lab) -> None:
+    """Fault 6: ``"force": "false"`` was read as true and forced the last member of group g
+    out past its data veto."""
+    assert ask(running.socket_path, _change("net:nic0"))["outcome"] == "done"
+    answer = ask(running.socket_path, _change("net:nic1", force="false"))
+    assert set(answer) == {"error"}, answer
+    assert answer["error"].startswith("bad request: force"), answer
+    assert "nic1" in running.links_in("host"), running.snapshot()
+    assert {V4_10, V6_10} <= set(running.addresses("nic1")), running.snapshot()
+
+
+WRONG_TYPES: dict[str, tuple[bytes, str]] = {
+    "query_only a string": (_change("net:nic0", query_only="false"), "query_only"),
+    "query_only a number": (_change("net:nic0", query_only=1), "query_only"),
+    "force null": (_change("net:nic0", force=None), "force"),
+    "action a number": (_change("net:nic0").replace(b'"unconfigure"', b"5"), "action"),
+    "verbose a string": (b'{"op": "list", "verbose": "no"}\n', "verbose"),
+    "ap_ids of numbers": (b'{"op": "list", "ap_ids": [1, 2]}\n', "ap_ids"),
+    "ap_ids null": (b'{"op": "list", "ap_ids": null}\n', "ap_ids"),
+    "op a list": (b'{"op": ["list"]}\n', "op"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_TYPES))
+def test_every_field_is_checked_by_type(running: Lab, name: str) -> None:
+    """Fault 6: a field of the wrong type is a bad request naming the field, and nothing
+    happens (``"query_only": "false"`` was read as a query, and so on)."""
+    payload, field = WRONG_TYPES[name]
+    answer = ask(running.socket_path, payload)
+    assert set(answer) == {"error"}, answer
+    assert answer["error"].startswith(f"bad request: {field}"), answer
+    assert_unchanged(running)
+    assert "Traceback" not in running.rcmd_log(), running.rcmd_log()
+
+
+HOSTILE: dict[str, bytes] = {
+    "lone surrogate in ap_id": b'{"op": "list", "ap_ids": ["net:\\ud800"]}\n',
+    "lone surrogate in change": b'{"op": "change_state", "action": "unconfigure",'
+    b' "ap_id": "net:\\udfff"}\n',
+    "lone surrogate in op": b'{"op": "\\ud800"}\n',
+    # Under the 64 KiB line limit, far over Python's recursion limit (1000).
+    "deep nesting": b'{"op": "list", "x": ' + b"[" * 20000 + b"]" * 20000 + b"}\n",
+    "deep nesting, objects": b'{"a":' * 8000 + b"1" + b"}" * 8000 + b"\n",
+    "nul in ap_id": b'{"op": "list", "ap_ids": ["net:nic0\\u0000"]}\n',
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_json_is_answered_and_logged_in_one_line(running: Lab, name: str) -> None:
+    """Fault 7: valid JSON that is hostile (a lone surrogate, deep nesting) put tracebacks in
+    rcmd's log.  Now: an error answer, one line in the log, and rcmd serves on."""
+    before = len(running.rcmd_log())  # the lab's readiness probe was a bad request too
+    answer = ask(running.socket_path, HOSTILE[name])
+    assert set(answer) == {"error"}, answer
+    assert answer["error"].startswith("bad request: "), answer
+    assert len(json.dumps(answer)) < 1024, answer
+    log = running.rcmd_log()[before:]
+    assert "Traceback" not in log and "Logging error" not in log, log
+    assert [line for line in log.splitlines() if "bad request" in line] == log.splitlines(), log
+    assert len(log.splitlines()) == 1, log
+    r = running.cfgadm("-l", "net:nic0")
+    assert r.returncode == 0, show(r, running)
+    assert_unchanged(running)
+
+
+def test_list_longer_than_rcmd_accepts_says_why(running: Lab) -> None:
+    """``cfgadm -l`` with over 64 KiB of ap_ids said "lost contact with rcmd … Broken pipe";
+    now the reason: the request is longer than rcmd accepts."""
+    ap_ids = [f"net:x{i:06d}" for i in range(30000)]  # ~420 KiB of JSON
+    r = running.cfgadm("-l", *ap_ids)
+    assert r.returncode == 1, show(r, running)
+    assert r.stderr == "cfgadm: bad request: request longer than 65536 bytes\n", show(r, running)
+    assert running.rcmd_running(), running.snapshot()
+
+
+def test_client_and_server_agree_on_the_longest_request() -> None:
+    from rcm import client, control
+
+    assert client.MAX_REQUEST == control.MAX_REQUEST
+
+
+def test_client_shows_rcmds_reason_when_rcmd_stops_reading(
+    running: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the client's own length check, rcmd refuses the long request and closes while
+    the client is still sending; the client reads rcmd's answer instead of "Broken pipe"."""
+    from rcm import client
+    from rcm.errors import RcmError
+
+    monkeypatch.setattr(client, "MAX_REQUEST", 1 << 30, raising=False)
+    service = client.RemoteService(str(running.socket_path))
+    with pytest.raises(RcmError) as caught:
+        service.list_aps([f"net:x{i:06d}" for i in range(30000)], False)
+    assert str(caught.value) == "bad request: request longer than 65536 bytes"
+    assert running.rcmd_running(), running.snapshot()
