@@ -10,8 +10,12 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from rcm_lab import Lab
 
 
 def lab_unavailable() -> str | None:
@@ -63,3 +67,16 @@ def netns(lab: None) -> Iterator[callable]:
     finally:
         for name in reversed(made):
             subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+
+
+@pytest.fixture
+def built(lab: None) -> Iterator[Lab]:
+    """A built lab (closed afterwards, pass or fail); rcmd is not started."""
+    from rcm_lab import Lab
+
+    made = Lab()
+    try:
+        made.build()
+        yield made
+    finally:
+        made.close()

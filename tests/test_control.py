@@ -25,7 +25,6 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +49,6 @@ UNPRIV = [
 
 
 # -- helpers -----------------------------------------------------------------------
-
-
-@pytest.fixture
-def built(lab: None) -> Iterator[Lab]:
-    made = Lab()
-    try:
-        made.build()
-        yield made
-    finally:
-        made.close()
 
 
 @pytest.fixture

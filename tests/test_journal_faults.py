@@ -27,16 +27,6 @@ V4_10 = "192.0.2.10/24"
 
 
 @pytest.fixture
-def built(lab: None) -> Iterator[Lab]:
-    made = Lab()
-    try:
-        made.build()
-        yield made
-    finally:
-        made.close()
-
-
-@pytest.fixture
 def ran_once(built: Lab) -> Lab:
     """rcmd ran (so rcm.db exists, several pages) and stopped; the data addresses are placed."""
     built.start_rcmd()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -44,17 +43,6 @@ DETACH_POINTS: dict[str, tuple[str, str]] = {
     "hardware.done": ("detached", COMPLETED),
     "remove.done": ("detached", COMPLETED),
 }
-
-
-@pytest.fixture
-def lab_ready(lab: None) -> Iterator[Lab]:
-    """A built lab (closed afterwards, pass or fail); rcmd is not started."""
-    made = Lab()
-    try:
-        made.build()
-        yield made
-    finally:
-        made.close()
 
 
 def show(lab: Lab, r: subprocess.CompletedProcess[str] | None = None) -> str:
@@ -139,9 +127,9 @@ def cfgadm_ok(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.parametrize("point", list(DETACH_POINTS))
 def test_detach_killed_at_phase_boundary_recovers(
-    lab_ready: Lab, monkeypatch: pytest.MonkeyPatch, point: str
+    built: Lab, monkeypatch: pytest.MonkeyPatch, point: str
 ) -> None:
-    lab = lab_ready
+    lab = built
     expected, says = DETACH_POINTS[point]
     proc = start_rcmd(lab, monkeypatch, point)
     assert wait_restored(lab), show(lab)
@@ -180,9 +168,9 @@ def test_detach_killed_at_phase_boundary_recovers(
 
 
 def test_attach_killed_after_hardware_step_completes_online(
-    lab_ready: Lab, monkeypatch: pytest.MonkeyPatch
+    built: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lab = lab_ready
+    lab = built
     proc = start_rcmd(lab, monkeypatch, "attach.hardware.done")
     assert wait_restored(lab), show(lab)
     conv = lab.conversation("192.0.2.10")
