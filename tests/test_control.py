@@ -571,6 +571,37 @@ while True:
 """
 
 
+LIST_CLIENT = r"""
+import json, os, socket, sys
+runtime, uid = sys.argv[1], int(sys.argv[2])
+os.chdir(runtime)
+os.setgroups([])
+os.setgid(uid)
+os.setuid(uid)
+with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s.settimeout(30)
+    s.connect("rcmd.sock")
+    s.sendall(b'{"op": "list", "ap_ids": ["net:nic0"]}\n')
+    buf = b""
+    while not buf.endswith(b"\n") and (chunk := s.recv(65536)):
+        buf += chunk
+print(buf.decode().strip())
+"""
+
+
+def list_as(lab: Lab, uid: int) -> dict[str, Any]:
+    """A raw listing request from ``uid`` (no capability left); the parsed answer."""
+    r = subprocess.run(
+        [sys.executable, "-c", LIST_CLIENT, str(lab.runtime_dir), str(uid)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    answer: dict[str, Any] = json.loads(r.stdout)
+    return answer
+
+
 def test_idle_unprivileged_flood_does_not_lock_root_out(running: Lab) -> None:
     """The socket is 0666, so any local user can open connections and send nothing.  100 such
     connections from uid 65534, reopened as soon as rcmd drops them, must not stop root's
@@ -596,6 +627,9 @@ def test_idle_unprivileged_flood_does_not_lock_root_out(running: Lab) -> None:
             + b"\n",
         )
         assert answer.get("outcome") == "done", answer
+        # Another ordinary user can still list during the flood.
+        listing = list_as(running, NOBODY - 1)
+        assert [ap["ap_id"] for ap in listing.get("aps", [])] == ["net:nic0"], listing
         assert flood.poll() is None, "the flood must still be running"
     finally:
         assert flood.stdin is not None
