@@ -16,6 +16,14 @@ Who may change state is decided by the kernel's word on the peer
 (SO_PEERCRED), never by anything the client says: uid 0 only.  Anyone may
 list (the socket is mode 0666).  Only this module parses client input, and it
 reaches no shell.
+
+Because anyone may connect, nobody may lock root out: the peer's uid is read
+on accept, before a slot is taken.  At most MAX_CLIENTS connections are served
+at once; ROOT_RESERVE of them only root can take (other uids together hold at
+most MAX_CLIENTS - ROOT_RESERVE, and one uid at most PER_UID).  When a share is
+full, the oldest client of that share that has not yet sent its request line
+(an idle one) is dropped at once to make room; only if none is idle is the
+newcomer refused with "rcmd is busy".
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ log = logging.getLogger("rcm.control")
 MAX_REQUEST = 64 * 1024
 READ_TIMEOUT = 10.0
 MAX_CLIENTS = 64  # connections served at once; the socket is open to every local user
+ROOT_RESERVE = 8  # of those, slots that only uid 0 may take
+PER_UID = 8  # connections one unprivileged uid may hold at once
 
 
 def peer_uid(conn: socket.socket) -> int:
@@ -76,6 +86,22 @@ def parse_request(line: bytes) -> Any:
 Handler = Callable[[dict[str, Any], int], dict[str, Any]]
 
 
+class Dropped(ValueError):
+    """The client was idle when rcmd needed its slot for another one."""
+
+
+class _Client:
+    """One admitted connection.  ``idle`` until its request line has been read:
+    only an idle client may be dropped to make room (one whose request is being
+    handled never is).  Guarded by ControlServer._lock."""
+
+    def __init__(self, conn: socket.socket, uid: int) -> None:
+        self.conn = conn
+        self.uid = uid
+        self.idle = True
+        self.dropped = False
+
+
 class ControlServer:
     """Accepts connections in a thread; each request is handled in a thread of
     its own so that a listing is never stuck behind a long operation."""
@@ -84,13 +110,14 @@ class ControlServer:
         self.path = path
         self.handle = handle
         self._stop = threading.Event()
-        self._slots = threading.BoundedSemaphore(MAX_CLIENTS)
+        self._lock = threading.Lock()
+        self._clients: list[_Client] = []  # admitted, oldest first
         if path.exists() or path.is_symlink():
             path.unlink()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(str(path))
         os.chmod(path, 0o666)
-        self.sock.listen(16)
+        self.sock.listen(128)
         self.sock.settimeout(0.5)
         self._thread = threading.Thread(target=self._accept_loop, name="rcm-control", daemon=True)
 
@@ -107,39 +134,90 @@ class ControlServer:
                 if self._stop.is_set():
                     return
                 raise
-            if not self._slots.acquire(blocking=False):
+            try:
+                uid = peer_uid(conn)
+            except OSError:
+                conn.close()  # gone before we could ask who it was
+                continue
+            client = self._admit(conn, uid)
+            if client is None:
                 with conn:
                     try:
                         conn.sendall(b'{"error": "rcmd is busy: too many clients"}\n')
                     except OSError:
                         pass
                 continue
-            threading.Thread(target=self._serve_counted, args=(conn,), daemon=True).start()
+            threading.Thread(target=self._serve_counted, args=(client,), daemon=True).start()
 
-    def _serve_counted(self, conn: socket.socket) -> None:
+    def _admit(self, conn: socket.socket, uid: int) -> _Client | None:
+        """Give the newcomer a slot, dropping an idle client of the share that
+        is full if need be; None when the share is full of busy clients."""
+        with self._lock:
+            if uid != 0:
+                if not self._make_room(
+                    [c for c in self._clients if c.uid == uid], PER_UID
+                ) or not self._make_room(
+                    [c for c in self._clients if c.uid != 0], MAX_CLIENTS - ROOT_RESERVE
+                ):
+                    return None
+            if not self._make_room(
+                [c for c in self._clients if c.uid != 0], MAX_CLIENTS, total=len(self._clients)
+            ):
+                return None
+            client = _Client(conn, uid)
+            self._clients.append(client)
+            return client
+
+    def _make_room(self, share: list[_Client], limit: int, total: int | None = None) -> bool:
+        """Under _lock: true when ``total`` (default: the share's size) is below
+        ``limit``, or becomes so by dropping the share's oldest idle client."""
+        if (len(share) if total is None else total) < limit:
+            return True
+        victim = next((c for c in share if c.idle), None)
+        if victim is None:
+            return False
+        victim.dropped = True
+        victim.idle = False
+        self._clients.remove(victim)
+        log.debug("dropped an idle client of uid %d to make room", victim.uid)
         try:
-            self._serve(conn)
-        finally:
-            self._slots.release()
+            victim.conn.shutdown(socket.SHUT_RDWR)  # its reader wakes up and ends
+        except OSError:
+            pass
+        return True
 
-    def _serve(self, conn: socket.socket) -> None:
-        uid = -1
+    def _serve_counted(self, client: _Client) -> None:
+        try:
+            self._serve(client)
+        finally:
+            with self._lock:
+                if client in self._clients:
+                    self._clients.remove(client)
+
+    def _serve(self, client: _Client) -> None:
+        conn, uid = client.conn, client.uid
         with conn:
             try:
                 conn.settimeout(READ_TIMEOUT)
-                uid = peer_uid(conn)
                 try:
                     line = read_line(conn)
                 except TimeoutError:
                     raise ValueError(
                         f"no complete request line within {READ_TIMEOUT:g} s"
                     ) from None
+                finally:
+                    with self._lock:
+                        client.idle = False
+                        dropped = client.dropped
+                if dropped:
+                    raise Dropped("dropped while idle: rcmd needed the slot")
                 request = parse_request(line)
                 conn.settimeout(None)
                 response = self.handle(request, uid)
             except ValueError as e:  # json.JSONDecodeError, UnicodeDecodeError, BadRequest
                 # A client's fault, not ours: one line in the log, no traceback.
-                level = logging.DEBUG if isinstance(e, NoRequest) else logging.WARNING
+                quiet = isinstance(e, (NoRequest, Dropped))
+                level = logging.DEBUG if quiet else logging.WARNING
                 log.log(level, "bad request from uid %d: %s", uid, ascii(str(e))[1:-1])
                 response = {"error": f"bad request: {e}"}
             except Exception as e:  # noqa: BLE001 - the daemon must survive any request

@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -527,3 +528,106 @@ def test_client_shows_rcmds_reason_when_rcmd_stops_reading(
         service.list_aps([f"net:x{i:06d}" for i in range(30000)], False)
     assert str(caught.value) == "bad request: request longer than 65536 bytes"
     assert running.rcmd_running(), running.snapshot()
+
+
+# -- nobody locks root out -----------------------------------------------------------------
+
+FLOOD_CLIENT = r"""
+import os, select, socket, sys, time
+runtime, uid, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+os.chdir(runtime)
+os.setgroups([])
+os.setgid(uid)
+os.setuid(uid)
+
+def connect():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("rcmd.sock")
+    return s
+
+# n idle connections that never send a byte; any that rcmd answers or closes is
+# opened again at once, as an attacker would, until our stdin closes.
+conns = [connect() for _ in range(n)]
+print("ready", flush=True)
+while True:
+    readable, _, _ = select.select([sys.stdin, *conns], [], [], 0.05)
+    if sys.stdin in readable:
+        break
+    for s in readable:
+        s.close()
+        conns[conns.index(s)] = connect()
+    time.sleep(0.02)
+"""
+
+
+LIST_CLIENT = r"""
+import json, os, socket, sys
+runtime, uid = sys.argv[1], int(sys.argv[2])
+os.chdir(runtime)
+os.setgroups([])
+os.setgid(uid)
+os.setuid(uid)
+with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+    s.settimeout(30)
+    s.connect("rcmd.sock")
+    s.sendall(b'{"op": "list", "ap_ids": ["net:nic0"]}\n')
+    buf = b""
+    while not buf.endswith(b"\n") and (chunk := s.recv(65536)):
+        buf += chunk
+print(buf.decode().strip())
+"""
+
+
+def list_as(lab: Lab, uid: int) -> dict[str, Any]:
+    """A raw listing request from ``uid`` (no capability left); the parsed answer."""
+    r = subprocess.run(
+        [sys.executable, "-c", LIST_CLIENT, str(lab.runtime_dir), str(uid)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    answer: dict[str, Any] = json.loads(r.stdout)
+    return answer
+
+
+def test_idle_unprivileged_flood_does_not_lock_root_out(running: Lab) -> None:
+    """The socket is 0666, so any local user can open connections and send nothing.  100 such
+    connections from uid 65534, reopened as soon as rcmd drops them, must not stop root's
+    state change: root has capacity no other uid can take.  Once the flood is gone an
+    unprivileged listing works again."""
+    flood = subprocess.Popen(
+        [sys.executable, "-c", FLOOD_CLIENT, str(running.runtime_dir), str(NOBODY), "100"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert flood.stdout is not None and flood.stdout.readline() == "ready\n"
+        assert flood.poll() is None, "the flood ended early"
+        r = running.cfgadm("-c", "unconfigure", "net:nic0")
+        assert r.returncode == 0, show(r, running)
+        assert running.wait_for_addresses("nic1", [V4_10, V6_10]), running.snapshot()
+        # A raw state-changing request from root too (on a socket of our own).
+        answer = ask(
+            running.socket_path,
+            json.dumps({"op": "change_state", "action": "configure", "ap_id": "net:nic0"}).encode()
+            + b"\n",
+        )
+        assert answer.get("outcome") == "done", answer
+        # Another ordinary user can still list during the flood.
+        listing = list_as(running, NOBODY - 1)
+        assert [ap["ap_id"] for ap in listing.get("aps", [])] == ["net:nic0"], listing
+        assert flood.poll() is None, "the flood must still be running"
+    finally:
+        assert flood.stdin is not None
+        flood.stdin.close()  # the flood's signal to close its connections and exit
+        try:
+            flood.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(flood.pid, signal.SIGKILL)
+            flood.wait()
+    r = cfgadm_as_nobody(running, "-l", "net:nic0")
+    assert r.returncode == 0, show(r, running)
+    assert "Traceback" not in running.rcmd_log(), running.rcmd_log()
