@@ -49,7 +49,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rcm_lab import Lab, LabError, raise_on_signals, wait_until
+from rcm_lab import DEFAULT_INTERFACES, Lab, LabError, raise_on_signals, wait_until
 from rcm_lab.conversation import SERVER
 
 V4, V6 = "192.0.2.10", "2001:db8::10"
@@ -257,19 +257,10 @@ class Bench:
 
 def bench_size(n: int, rounds: int, interval: float, carrier: bool) -> list[dict[str, object]]:
     addrs = data_addresses(n)
+    # The lab's own configuration, with nic0 homing the N addresses under test.
     interfaces = {
-        "nic0": {
-            "group": "g",
-            "addresses": [*addrs, f"{V6}/64"],
-            "test_addresses": [],
-            "standby": False,
-        },
-        "nic1": {
-            "group": "g",
-            "addresses": ["192.0.2.11/24", "2001:db8::11/64"],
-            "test_addresses": [],
-            "standby": False,
-        },
+        "nic0": {**DEFAULT_INTERFACES["nic0"], "addresses": [*addrs, f"{V6}/64"]},
+        "nic1": dict(DEFAULT_INTERFACES["nic1"]),
     }
     samples: dict[str, list[tuple[list[float], float, float | None]]] = {}
     with Lab(interfaces=interfaces) as lab:
