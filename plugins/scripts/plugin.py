@@ -163,6 +163,9 @@ class ScriptsPlugin:
                 return f"{script.name}: (no information: {e})"
             if outcome.status == protocol.EXIT_UNSUPPORTED:
                 return None
+            if outcome.status != protocol.EXIT_OK:
+                failure = self._failure(script, protocol.RESOURCEINFO, resource, outcome, answer)
+                return f"{script.name}: (no information: {failure})"
             usage = answer.get("rcm_resource_usage_info")
             return f"{script.name}: {usage.strip()}" if usage and usage.strip() else None
 

@@ -63,8 +63,9 @@ class Run:
         if self.error is not None:
             return f"could not be run: {self.error}"
         if self.timed_out:
+            after = round(self.timeout or 0.0, 1)
             return (
-                f"timed out after {self.timeout:g} s (SIGABRT sent to its process group;"
+                f"timed out after {after:g} s (SIGABRT sent to its process group;"
                 f" SIGKILL follows in {self.kill_grace:g} s)"
             )
         if self.signal is not None:
