@@ -166,10 +166,10 @@ def test_exit_3_in_queryremove_is_a_veto_at_the_level_the_script_names(
         result = h.detach("slot:s1")
         veto = result.vetoes[0]
         assert (veto.reason, veto.impact, veto.resource, veto.handler) == (
-            "exports /srv",
+            "nfs: exports /srv",
             impact,
             DEV,
-            "scripts/nfs",
+            "scripts",
         )
         assert result.outcome is (Outcome.DONE if impact is Impact.WARNING else Outcome.VETOED)
         if result.outcome is Outcome.VETOED:
@@ -188,7 +188,7 @@ def test_force_gets_past_a_data_veto_and_the_script_sees_it(rig: Rig) -> None:
         assert h.detach("slot:s1").outcome is Outcome.VETOED
         result = h.detach("slot:s1", force=True)
         assert result.outcome is Outcome.DONE, result
-        assert [v.reason for v in result.forced_past] == ["in use"]
+        assert [v.reason for v in result.forced_past] == ["guard: in use"]
         assert not h.present("s1")
     assert [c for c in rig.called() if not c.startswith("resourceinfo")][2:] == [
         f"queryremove {DEV} force=FALSE",
@@ -420,7 +420,7 @@ def test_an_unknown_line_disables_the_script_until_the_file_changes(rig: Rig) ->
         rig.add("typo", {"queryremove": "echo rcm_failure_reason=fixed; exit 3"})
         os.utime(path, ns=(0, time.time_ns() + 10**9))  # a visibly new version
         h.reregister()
-        assert [v.reason for v in h.detach("slot:s1").vetoes] == ["fixed"]
+        assert [v.reason for v in h.detach("slot:s1").vetoes] == ["typo: fixed"]
 
 
 @pytest.mark.parametrize(

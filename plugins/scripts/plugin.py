@@ -224,10 +224,8 @@ class ScriptsPlugin:
         refusals = [(s, r) for s, (_, r) in zip(scripts, answers, strict=True) if r is not None]
         if not refusals:
             return None
-        if len(refusals) == 1:
-            script, (impact, reason) = refusals[0]
-            return Veto(reason, impact, resource, f"{ctx.name}/{script.name}")
-        # One veto per handler and resource: the strongest level, every reason.
+        # One veto per handler and resource: the strongest level, every reason,
+        # each after its script's name (as the usage lines are).
         order = [Impact.WARNING, Impact.DATA, Impact.SYSTEM]
         impact = max((r[0] for _, r in refusals), key=order.index)
         reason = "; ".join(f"{s.name}: {r[1]}" for s, r in refusals)

@@ -78,7 +78,7 @@ def test_queryremove_refuses_listed_resources_at_their_level(config: Path) -> No
         3,
         [
             "rcm_veto_level=data",
-            "rcm_failure_reason=net/nic2 carries the backup link to 192.0.2.50",
+            "rcm_failure_reason=carries the backup link to 192.0.2.50",
         ],
     )
     assert ask(config, "queryremove", "net/nic3", force=True)[1][0] == "rcm_veto_level=system"
@@ -116,8 +116,8 @@ def test_rcm_refuses_the_detach_and_says_why(rcm: Harness) -> None:
         (
             "net/nic2",
             Impact.DATA,
-            "scripts/nic_guard",
-            "net/nic2 carries the backup link to 192.0.2.50",
+            "scripts",
+            "nic_guard: carries the backup link to 192.0.2.50",
         )
     ]
     assert rcm.present("nic2")
