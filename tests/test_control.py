@@ -412,8 +412,12 @@ def test_check_config_says_what_it_read(built: Lab) -> None:
     handlers = {
         line.split()[0]: line.split()[1].rstrip(":") for line in out if line.startswith("  ")
     }
-    assert handlers == {"ipmp": "rcm_ipmp.handler", "net": "rcm_net.plugin"}, r.stdout
-    assert any(line.startswith("  ipmp  rcm_ipmp.handler: ") for line in out), r.stdout
+    assert handlers == {
+        "ipmp": "rcm_ipmp.handler",
+        "net": "rcm_net.plugin",
+        "scripts": "rcm_scripts.plugin",
+    }, r.stdout
+    assert any(line.split()[:2] == ["ipmp", "rcm_ipmp.handler:"] for line in out), r.stdout
     assert "ap classes:     net (net)" in out, r.stdout
 
 
