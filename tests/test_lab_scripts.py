@@ -7,7 +7,9 @@ scripts handler among them; ``cfgadm -c unconfigure net:nic0`` is refused with t
 reason and nic0 stays; ``-f`` gets past it, the script's ``preremove`` sees
 ``RCM_ENV_FORCE=TRUE``, and nic0 leaves for the holding namespace with its data addresses
 moved to nic1 by the IPMP handler; ``configure`` brings it back and the script hears
-``undoremove``.  The ``lab`` fixture skips without root and fails under RCM_REQUIRE_LAB=1.
+``undoremove``.  The commands and what they print are the transcript of
+docs/plugins/scripts.md, read from the page.  The ``lab`` fixture skips without root and
+fails under RCM_REQUIRE_LAB=1.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ pytestmark = pytest.mark.lab
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "examples" / "shell_script" / "nic_guard"
+DOC = REPO / "docs" / "plugins" / "scripts.md"
 REASON = "carries the backup link to 192.0.2.50"
 V4_10, V6_10 = "192.0.2.10/24", "2001:db8::10/64"
 
@@ -56,33 +59,56 @@ def show(r: subprocess.CompletedProcess[str], lab: Any) -> str:
     )
 
 
+def documented(marker: str) -> list[str]:
+    """The lines of the fenced block that follows ``marker`` in docs/plugins/scripts.md."""
+    lines = DOC.read_text().splitlines()
+    start = lines.index(marker) + 1
+    assert lines[start] == "```", f"no block after {marker}"
+    end = lines.index("```", start + 1)
+    return lines[start + 1 : end]
+
+
+def transcript() -> list[tuple[list[str], str]]:
+    """(cfgadm's arguments, what it prints) for each command of the documented transcript."""
+    steps: list[tuple[list[str], list[str]]] = []
+    for line in documented("<!-- transcript: checked by tests/test_lab_scripts.py -->"):
+        if line.startswith("# cfgadm"):
+            steps.append((line.split()[2:], []))
+        else:
+            steps[-1][1].append(line)
+    return [(args, "".join(out + "\n" for out in printed)) for args, printed in steps]
+
+
 def test_a_shell_script_vetoes_a_real_detach_and_force_gets_past_it(guarded: Any) -> None:
+    """The documented transcript, run: each command prints what the page shows, and the
+    lab is in the state the page says after each."""
     lab = guarded
-    r = lab.cfgadm("-lv", "net:nic0")
-    assert r.returncode == 0, show(r, lab)
-    assert f"nic_guard: {REASON}" in " ".join(r.stdout.split()), show(r, lab)
-
-    r = lab.cfgadm("-c", "unconfigure", "net:nic0")
-    assert r.returncode == 1, show(r, lab)
-    text = " ".join(r.stderr.split())  # the table wraps long reasons
-    assert "unconfigure net:nic0 refused" in text, show(r, lab)
-    assert f"net/nic0 data scripts nic_guard: {REASON}" in text, show(r, lab)
-    assert "use -f to override" in text, show(r, lab)
-    assert "nic0" in lab.links_in("host"), show(r, lab)  # nothing happened
-    assert {V4_10, V6_10} <= set(lab.addresses("nic0")), show(r, lab)
-
-    r = lab.cfgadm("-f", "-c", "unconfigure", "net:nic0")
-    assert r.returncode == 0, show(r, lab)
-    assert "nic0" in lab.links_in("holding"), show(r, lab)
-    assert {V4_10, V6_10} <= set(lab.addresses("nic1")), show(r, lab)
-    log = lab.rcmd_log()
-    assert "rcm.handler.scripts.nic_guard: net/nic0 released by force (RCM_ENV_FORCE=TRUE)" in log
-    assert "rcm.handler.scripts.nic_guard: net/nic0 detached" in log
-
-    r = lab.cfgadm("-c", "configure", "net:nic0")
-    assert r.returncode == 0, show(r, lab)
-    assert "nic0" in lab.links_in("host"), show(r, lab)
-    assert "rcm.handler.scripts.nic_guard: net/nic0 is back" in lab.rcmd_log(), show(r, lab)
+    steps = transcript()
+    assert [args for args, _ in steps] == [
+        ["-lv", "net:nic0"],
+        ["-c", "unconfigure", "net:nic0"],
+        ["-f", "-c", "unconfigure", "net:nic0"],
+        ["-c", "configure", "net:nic0"],
+    ]
+    results = []
+    for args, printed in steps:
+        r = lab.cfgadm(*args)
+        assert r.stdout + r.stderr == printed, show(r, lab)
+        results.append(r)
+        if args == ["-c", "unconfigure", "net:nic0"]:  # refused: nothing happened
+            assert r.returncode == 1, show(r, lab)
+            assert "nic0" in lab.links_in("host"), show(r, lab)
+            assert {V4_10, V6_10} <= set(lab.addresses("nic0")), show(r, lab)
+        elif args[0] == "-f":  # forced: gone, its addresses on nic1
+            assert r.returncode == 0, show(r, lab)
+            assert "nic0" in lab.links_in("holding"), show(r, lab)
+            assert {V4_10, V6_10} <= set(lab.addresses("nic1")), show(r, lab)
+        else:
+            assert r.returncode == 0, show(r, lab)
+    assert "nic0" in lab.links_in("host"), show(results[-1], lab)
+    # The script's own log lines, in order: preremove saw RCM_ENV_FORCE=TRUE.
+    said = [line for line in lab.rcmd_log().splitlines() if "rcm.handler.scripts." in line]
+    assert said == documented("<!-- log: checked by tests/test_lab_scripts.py -->"), said
 
 
 def test_an_unsafe_script_stops_rcmd_naming_the_file(lab: None) -> None:
