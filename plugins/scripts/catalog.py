@@ -21,14 +21,15 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rcm.configfile import check_folders, list_config_folder, ownership_fault
 from rcm.errors import ConfigError
 
-from .protocol import ScriptInfo
+if TYPE_CHECKING:
+    from .protocol import ScriptInfo
 
 IGNORED_SUFFIXES = ("~", ".dpkg-old", ".dpkg-new", ".dpkg-dist", ".rpmsave", ".rpmnew", ".swp")
 
@@ -64,27 +65,30 @@ def identity(path: Path) -> tuple[int, ...]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-@dataclass
 class Script:
     """One script and what rcm has learnt of it.
 
-    The object lives as long as the name is in a folder: its ``running``
-    lock (held from the start of a run until its process group is gone) is
-    what keeps one script from being run twice at once, also across an edit.
+    The object lives as long as rcm runs, once the name has been seen: its
+    ``running`` lock (held from the start of a run until its process group
+    is gone) is what keeps one script from being run twice at once, also
+    across an edit.
     """
 
-    name: str
-    path: Path
-    running: threading.Lock = field(default_factory=threading.Lock)
-    identity: tuple[int, ...] = ()
-    info: ScriptInfo | None = None
-    """Its ``scriptinfo`` answer; None until asked (again after an edit)."""
-    disabled: str | None = None
-    """Why it is disabled (a protocol error); None while usable."""
-    names: list[str] = field(default_factory=list)
-    """What its last successful ``register`` named."""
-    refused: str | None = None
-    """Why the ownership rule refuses it now (or it is gone); None if runnable."""
+    __slots__ = ("name", "path", "running", "identity", "info", "disabled", "names", "refused")
+
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        self.path = path
+        self.running = threading.Lock()
+        self.identity: tuple[int, ...] = ()
+        self.info: ScriptInfo | None = None
+        """Its ``scriptinfo`` answer; None until asked (again after an edit)."""
+        self.disabled: str | None = None
+        """Why it is disabled (a protocol error); None while usable."""
+        self.names: list[str] = []
+        """What its last successful ``register`` named."""
+        self.refused: str | None = None
+        """Why the ownership rule refuses it now (or it is gone); None if runnable."""
 
     def reset(self, path: Path, ident: tuple[int, ...]) -> None:
         """The file is new or changed: forget what it said, ask it again."""

@@ -34,9 +34,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rcm import hookimpl
 from rcm.context import HandlerContext
@@ -46,8 +45,12 @@ from rcm.settings import handler_timeout
 
 from . import protocol
 from .catalog import Catalog, Script, check_script
-from .process import KILL_GRACE, Run, environment, run
 from .protocol import Answer, ProtocolError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .process import Run
 
 DEFAULT_DIRS = ["/usr/lib/rcm/scripts"]
 DEFAULT_SCRIPT_TIMEOUT = 60
@@ -67,8 +70,9 @@ class ScriptFailed(Exception):
 
 
 class ScriptsPlugin:
-    def __init__(self, kill_grace: float = KILL_GRACE) -> None:
+    def __init__(self, kill_grace: float | None = None) -> None:
         self.kill_grace = kill_grace
+        """Seconds from SIGABRT to SIGKILL; None: :data:`rcm_scripts.process.KILL_GRACE`."""
         self.catalog = Catalog([])
         self.max_parallel = DEFAULT_MAX_PARALLEL
         self.debug_level = 0
@@ -101,10 +105,10 @@ class ScriptsPlugin:
         folders = [ctx.config_dir / "scripts", *(Path(d) for d in dirs)]
         catalog = Catalog(folders)
         catalog.refresh(strict=True)  # an unsafe script stops the start, as an unsafe plugin does
-        self.catalog, self.max_parallel, self.debug_level = catalog, max_parallel, debug_level
-        if self._pool is not None:
+        if self._pool is not None and max_parallel != self.max_parallel:
             self._pool.shutdown(wait=False)
-        self._pool = ThreadPoolExecutor(max_parallel, thread_name_prefix="rcm-script")
+            self._pool = None
+        self.catalog, self.max_parallel, self.debug_level = catalog, max_parallel, debug_level
         count = len(catalog.ordered())
         return f"{count} script{'s' if count != 1 else ''} ({', '.join(map(str, folders))})"
 
@@ -279,8 +283,12 @@ class ScriptsPlugin:
         """``fn`` on each script, in parallel (at most ``max_parallel`` at once);
         the results in the scripts' order."""
         scripts = list(scripts)
-        if len(scripts) <= 1 or self._pool is None:
+        if len(scripts) <= 1:
             return [fn(s) for s in scripts]
+        if self._pool is None:  # made on first need: cfgadm's engine often has no script
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(self.max_parallel, thread_name_prefix="rcm-script")
         return [f.result() for f in [self._pool.submit(fn, s) for s in scripts]]
 
     def _notify(
@@ -337,6 +345,8 @@ class ScriptsPlugin:
         are logged under its name.  Raises :class:`ProtocolError` for a
         broken answer, :class:`ScriptFailed` when it could not run or did
         not finish."""
+        from .process import KILL_GRACE, environment, run  # only when a script runs
+
         what = f"{command} {resource}" if resource else command
         if not script.running.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise ScriptFailed(
@@ -358,7 +368,7 @@ class ScriptsPlugin:
             argv,
             environment(self.debug_level, force),
             timeout,
-            kill_grace=self.kill_grace,
+            kill_grace=KILL_GRACE if self.kill_grace is None else self.kill_grace,
             done=script.running.release,
         )
         log = ctx.log.getChild(script.name)

@@ -30,7 +30,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 SAFE_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 """The PATH every script gets, whatever rcmd's was."""
@@ -40,23 +39,39 @@ MAX_OUTPUT = 64 * 1024
 """The most of stdout (and of stderr) kept; more on stdout is a protocol error."""
 
 
-@dataclass
 class Run:
     """How one run of a script ended."""
 
-    status: int | None = None
-    """The exit status; None if the script was killed, timed out or never ran."""
-    signal: int | None = None
-    """The signal that ended it (not counting a timeout's)."""
-    timed_out: bool = False
-    timeout: float | None = None
-    kill_grace: float = KILL_GRACE
-    stdout: str = ""
-    stderr: str = ""
-    overflow: bool = False
-    """It printed more than :data:`MAX_OUTPUT` bytes on stdout."""
-    error: str | None = None
-    """Why it could not be started (the OS error)."""
+    __slots__ = (
+        "status", "signal", "timed_out", "timeout", "kill_grace", "stdout", "stderr",
+        "overflow", "error",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        status: int | None = None,
+        signal: int | None = None,
+        timed_out: bool = False,
+        timeout: float | None = None,
+        kill_grace: float = KILL_GRACE,
+        stdout: str = "",
+        stderr: str = "",
+        overflow: bool = False,
+        error: str | None = None,
+    ) -> None:
+        self.status = status
+        """The exit status; None if the script was killed, timed out or never ran."""
+        self.signal = signal
+        """The signal that ended it (not counting a timeout's)."""
+        self.timed_out = timed_out
+        self.timeout = timeout
+        self.kill_grace = kill_grace
+        self.stdout = stdout
+        self.stderr = stderr
+        self.overflow = overflow
+        """It printed more than :data:`MAX_OUTPUT` bytes on stdout."""
+        self.error = error
+        """Why it could not be started (the OS error)."""
 
     def describe(self) -> str:
         """How it ended, for a message: ``exited with status 1``, ``timed out after 2 s``."""

@@ -11,13 +11,16 @@ Solaris' names and exit codes are kept as they are, so a script written for
 rcmscript(4) needs only Linux resource names; one name is rcm's own:
 ``rcm_veto_level`` (``warning``, ``data`` or ``system``), which a
 ``queryremove`` that refuses (exit 3) may print to say how hard it refuses.
+
+Plain classes, not dataclasses: this module is imported by every engine start
+(cfgadm without rcmd included), where each dataclass costs milliseconds to build
+(see rcm/model.py).
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
 
 from rcm.model import Impact
 
@@ -74,14 +77,16 @@ class ProtocolError(Exception):
     """The script broke the protocol; the message says how, in one line."""
 
 
-@dataclass
 class Answer:
     """What a script printed on stdout for one command, parsed."""
 
-    command: str
-    values: dict[str, list[str]] = field(default_factory=dict)
-    logs: list[tuple[int, str]] = field(default_factory=list)
-    """(logging level, text) of each ``rcm_log_*`` line, in order."""
+    __slots__ = ("command", "values", "logs")
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        self.values: dict[str, list[str]] = {}
+        self.logs: list[tuple[int, str]] = []
+        """(logging level, text) of each ``rcm_log_*`` line, in order."""
 
     def get(self, name: str) -> str | None:
         found = self.values.get(name)
@@ -124,14 +129,16 @@ def _show(line: str, limit: int = 60) -> str:
     return repr(line if len(line) <= limit else line[:limit] + "...")
 
 
-@dataclass(frozen=True)
 class ScriptInfo:
     """A script's ``scriptinfo`` answer."""
 
-    func_info: str
-    timeout: int | None
-    """``rcm_cmd_timeout`` in seconds; None when the script named none; 0
-    means no timeout of its own (the handler's call still bounds it)."""
+    __slots__ = ("func_info", "timeout")
+
+    def __init__(self, func_info: str, timeout: int | None) -> None:
+        self.func_info = func_info
+        self.timeout = timeout
+        """``rcm_cmd_timeout`` in seconds; None when the script named none; 0
+        means no timeout of its own (the handler's call still bounds it)."""
 
 
 def script_info(answer: Answer) -> ScriptInfo:
