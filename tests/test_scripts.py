@@ -138,6 +138,36 @@ def test_a_rollback_sends_undoremove_to_every_script_whose_preremove_ran(rig: Ri
     assert not any(c.startswith("postremove") for c in calls)
 
 
+def test_undoremove_reaches_the_script_after_a_restart(rig: Rig) -> None:
+    # What preremove ran on is in the store, not in memory: a fresh process still undoes it.
+    rig.add("guard", {"preremove": "exit 0", "undoremove": "exit 0"})
+    with rig.harness() as h:
+        assert h.detach("slot:s1").outcome is Outcome.DONE
+        assert h.store("scripts").items() == [("released:/devices/s1", ["guard"])]
+        h.restart(plugins={"scripts": ScriptsPlugin()})
+        assert h.attach("slot:s1").outcome is Outcome.DONE
+        assert h.store("scripts").items() == []
+    assert rig.called()[-1] == f"undoremove {DEV} force=unset"
+
+
+def test_a_failed_undoremove_is_asked_again_at_the_next_online(rig: Rig) -> None:
+    flag = rig.root / "fail"
+    flag.touch()
+    rig.add("guard", {"undoremove": f"[ -e {flag} ] && exit 1; exit 0"})
+    with rig.harness() as h:
+        h.detach("slot:s1")
+        result = h.attach("slot:s1")
+        assert result.outcome is Outcome.FAILED
+        assert "script guard: undoremove /devices/s1 failed" in result.message
+        assert h.store("scripts").items() == [("released:/devices/s1", ["guard"])]
+        flag.unlink()
+        h.hot_add("/devices/s1")  # the device "appears" again: online once more
+        assert h.store("scripts").items() == []
+    assert [c for c in rig.called() if c.startswith("undoremove")] == [
+        f"undoremove {DEV} force=unset"
+    ] * 2
+
+
 def test_an_attach_of_something_never_detached_undoes_nothing(rig: Rig) -> None:
     rig.add("guard", {"undoremove": "exit 0"})
     with rig.harness() as h:

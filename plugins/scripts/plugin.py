@@ -253,19 +253,28 @@ class ScriptsPlugin:
         if not recorded:
             return  # no preremove ran for it: nothing to undo
         deadline = self._deadline(ctx)
-        present = {s.name: s for s in self.catalog.ordered() if s.usable}
+        known = self.catalog.scripts  # refused and disabled ones too
+        unasked = [known[n] for n in recorded if n in known and known[n].info is None]
+        self._each(
+            [s for s in unasked if s.refused is None and s.disabled is None],
+            lambda s: self._scriptinfo(ctx, s, deadline),
+        )
+        scripts = [known[n] for n in recorded if n in known and known[n].usable]
+        waiting = []  # disabled or unsafe now: undone once it is usable again
         for name in recorded:
-            if name not in present:
-                ctx.log.warning(
-                    "script %s is gone or disabled; it gets no undoremove for %s", name, resource
-                )
-        scripts = [present[n] for n in recorded if n in present]
+            script = known.get(name)
+            if script is None or not script.path.exists():
+                ctx.log.warning("script %s is gone; it gets no undoremove for %s", name, resource)
+            elif not script.usable:
+                why = script.disabled or script.refused or "not answering scriptinfo"
+                ctx.log.warning("script %s gets no undoremove for %s now: %s", name, resource, why)
+                waiting.append(name)
 
         failures = self._notify(ctx, scripts, protocol.UNDOREMOVE, resource, deadline)
-        # Keep in the record only the scripts whose undo failed: asked again next time.
-        left = [s.name for s, f in zip(scripts, failures, strict=True) if f is not None]
+        # Keep in the record the scripts whose undo failed or must wait: asked next time.
+        left = waiting + [s.name for s, f in zip(scripts, failures, strict=True) if f is not None]
         if left:
-            ctx.store.set(RELEASED + resource, left)
+            ctx.store.set(RELEASED + resource, sorted(left))
         else:
             ctx.store.delete(RELEASED + resource)
         _raise_failures(failures)
