@@ -462,6 +462,8 @@ def test_an_unknown_line_disables_the_script_until_the_file_changes(rig: Rig) ->
         ({"scriptinfo": "echo rcm_script_version=1"}, "no rcm_script_func_info"),
         ({"register": "echo /devices/s1"}, "line 1 is not name=value: '/devices/s1'"),
         ({"queryremove": "echo rcm_veto_level=severe; exit 3"}, "rcm_veto_level=severe"),
+        ({"queryremove": "head -c 70000 /dev/zero | tr '\\0' '\\n'; exit 0"},
+         "queryremove: more than 65536 bytes on stdout"),
     ],
 )  # fmt: skip
 def test_protocol_errors_name_the_fault(

@@ -354,7 +354,7 @@ class ScriptsPlugin:
         are logged under its name.  Raises :class:`ProtocolError` for a
         broken answer, :class:`ScriptFailed` when it could not run or did
         not finish."""
-        from .process import KILL_GRACE, environment, run  # only when a script runs
+        from .process import KILL_GRACE, MAX_OUTPUT, environment, run  # only when a script runs
 
         what = f"{command} {resource}" if resource else command
         if not script.running.acquire(timeout=max(0.0, deadline - time.monotonic())):
@@ -387,7 +387,7 @@ class ScriptsPlugin:
         if outcome.error is not None or outcome.timed_out:
             raise ScriptFailed(f"script {script.name}: {what} {outcome.describe()}")
         if outcome.overflow:
-            raise ProtocolError(f"{command}: more than {len(outcome.stdout)} bytes on stdout")
+            raise ProtocolError(f"{command}: more than {MAX_OUTPUT} bytes on stdout")
         answer = protocol.parse(command, outcome.stdout)
         for level, text in answer.logs:
             log.log(level, "%s", text)
