@@ -53,15 +53,12 @@ def _protection(device: Path, ident: str, props: dict[str, str]) -> Protection |
     level = props.get("RCM_PROTECT", "").strip().lower()
     if not level:
         return None
-    given = props.get("RCM_REASON", "").strip()
+    reason = props.get("RCM_REASON", "").strip() or "protected by a udev rule"
     impact = LEVELS.get(level)
     if impact is None:
         # A policy we cannot read must not protect less than the admin meant.
         impact = Impact.SYSTEM
-        given = (given + "; " if given else "") + (
-            f"RCM_PROTECT={level!r} is not data or system: read as system"
-        )
-    reason = given or "protected by a udev rule"
+        reason += f"; RCM_PROTECT={level!r} is not data or system: read as system"
     return Protection(device, impact, reason, ident)
 
 
