@@ -30,8 +30,9 @@ def listing_document(listing: Listing, aps: Sequence[ApInfo], status: int) -> di
         "command": "list",
         "aps": [
             {
-                **ap.to_dict(),
+                "ap_id": ap.ap_id,
                 "class": ap.ap_id.partition(":")[0],
+                **ap.to_dict(),
                 "usage": [u.to_dict() for u in listing.usage.get(ap.ap_id, [])],
             }
             for ap in aps
