@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cfgadm.complete import complete_ap_id, complete_function
+from cfgadm.confirm import confirmed
 from cfgadm.output import (
     ListingOptionError,
     ListingOptions,
@@ -86,6 +87,15 @@ def _stdin_is_tty() -> bool:
     try:
         return sys.stdin is not None and sys.stdin.isatty()
     except ValueError:  # stdin closed
+        return False
+
+
+def _terminal() -> bool:
+    """Whether a person can answer an ap class's question: stdin and stderr
+    are both terminals (Solaris cfgadm(8); a seam for tests)."""
+    try:
+        return _stdin_is_tty() and sys.stderr is not None and sys.stderr.isatty()
+    except ValueError:
         return False
 
 
@@ -364,6 +374,18 @@ def _change(function: str, ap_ids: list[str], how: ChangeRequest) -> int:
                     if stop is not None:
                         return stop
                 result = _ask(service, action, ap_id, force, False, how.options)
+                if result.outcome.value == "unconfirmed":  # the class asks first
+                    if not confirmed(
+                        result.message,
+                        ap_id,
+                        yes=how.yes,
+                        no=how.no,
+                        interactive=_terminal(),
+                    ):
+                        results.append(result)
+                        status = EXIT_FAILED
+                        break
+                    result = _ask(service, action, ap_id, force, False, how.options, True)
                 results.append(result)
                 if how.as_json:
                     status = result.exit_status
@@ -387,12 +409,22 @@ def _change(function: str, ap_ids: list[str], how: ChangeRequest) -> int:
 
 
 def _ask(
-    service: Service, action: Action, ap_id: str, force: bool, query_only: bool, options: str
+    service: Service,
+    action: Action,
+    ap_id: str,
+    force: bool,
+    query_only: bool,
+    options: str,
+    confirmed: bool = False,
 ) -> Result:
-    """One change_state request; ``options`` only when ``-o`` gave some."""
+    """One change_state request; ``options`` and ``confirmed`` only when
+    given (so a Service that predates them still serves the rest)."""
+    extra: dict[str, Any] = {}
     if options:
-        return service.change_state(action, ap_id, force, query_only=query_only, options=options)
-    return service.change_state(action, ap_id, force, query_only=query_only)
+        extra["options"] = options
+    if confirmed:
+        extra["confirmed"] = True
+    return service.change_state(action, ap_id, force, query_only=query_only, **extra)
 
 
 def _report_dry_run(result: Result, action: Action, ap_id: str, how: ChangeRequest) -> int:

@@ -102,6 +102,7 @@ class RemoteService:
         force: bool,
         query_only: bool = False,
         options: str = "",
+        confirmed: bool = False,
     ) -> Result:
         request: dict[str, Any] = {
             "op": "change_state",
@@ -112,6 +113,8 @@ class RemoteService:
         }
         if options:
             request["options"] = options
+        if confirmed:
+            request["confirmed"] = True
         return Result.from_dict(self._ask(request))
 
     def test_ap(self, ap_id: str, options: str = "") -> Result:

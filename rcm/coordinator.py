@@ -360,13 +360,17 @@ class Coordinator:
         force: bool,
         query_only: bool = False,
         options: str = "",
+        confirmed: bool = False,
     ) -> Operation | Result:
         """Check the request and take its locks now (fail fast when busy).
 
         Returns the Operation to pass to :meth:`run`, or the Result that ends
         the request at once.  ``options`` (cfgadm ``-o``) go to the ap
         class: one without ``check_options`` takes none (not supported), one
-        with it refuses a bad one here, before anything is asked.
+        with it refuses a bad one here, before anything is asked.  A class
+        with ``confirm(ap, action, options)`` may ask the admin first (as
+        Solaris' cfgadm plugins do before suspending a bus): unless
+        ``confirmed``, its question comes back as ``Outcome.UNCONFIRMED``.
         """
         found = self._backend_for(ap_id)
         if found is None:
@@ -393,6 +397,11 @@ class Coordinator:
         ap = self.call_on_owner(handler, backend.get, ap_id)
         if ap is None or self.ignored(ap):
             return Result(Outcome.NO_SUCH_AP, ap_id, f"Attachment point not found: {ap_id}")
+        confirm = getattr(backend, "confirm", None)
+        if confirm is not None and not confirmed and not query_only:
+            question = self.call_on_owner(handler, confirm, ap, action, options)
+            if question:
+                return Result(Outcome.UNCONFIRMED, ap_id, str(question))
         op = Operation(next(self._tokens), ap_id, action, force, list(ap.resources), query_only)
         op.options = options
         try:
@@ -402,9 +411,15 @@ class Coordinator:
         return op
 
     def change_state(
-        self, action: Action, ap_id: str, force: bool, query_only: bool = False
+        self,
+        action: Action,
+        ap_id: str,
+        force: bool,
+        query_only: bool = False,
+        options: str = "",
+        confirmed: bool = False,
     ) -> Result:
-        admitted = self.admit(action, ap_id, force, query_only)
+        admitted = self.admit(action, ap_id, force, query_only, options, confirmed)
         return admitted if isinstance(admitted, Result) else self.run(admitted)
 
     def run(self, op: Operation) -> Result:

@@ -107,7 +107,12 @@ class Daemon:
         except ValueError:
             raise BadRequest(f"action: unknown action {fields['action']!r}") from None
         admitted = self.coordinator.admit(
-            action, ap_id, fields["force"], fields["query_only"], fields["options"]
+            action,
+            ap_id,
+            fields["force"],
+            fields["query_only"],
+            fields["options"],
+            fields["confirmed"],
         )
         if isinstance(admitted, Result):
             return admitted.to_dict()

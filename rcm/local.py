@@ -46,8 +46,9 @@ class LocalService:
         force: bool,
         query_only: bool = False,
         options: str = "",
+        confirmed: bool = False,
     ) -> Result:
-        admitted = self.coordinator.admit(action, ap_id, force, query_only, options)
+        admitted = self.coordinator.admit(action, ap_id, force, query_only, options, confirmed)
         if isinstance(admitted, Result):  # no such ap, not supported, busy
             return admitted
         # A query changes nothing, unless a crash left an operation to finish first.

@@ -274,6 +274,7 @@ class Outcome(StrEnum):
     NOT_SUPPORTED = "not_supported"
     NO_SUCH_AP = "no_such_ap"
     DENIED = "denied"
+    UNCONFIRMED = "unconfirmed"  # the ap class asks the admin first (message: its question)
 
 
 class Result(Record):

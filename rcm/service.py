@@ -27,10 +27,13 @@ class Service(Protocol):
         force: bool,
         query_only: bool = False,
         options: str = "",
+        confirmed: bool = False,
     ) -> Result:
         """Run cfgadm ``-c action`` on one ap.  ``query_only`` runs the query
         phase alone and reports the vetoes and the plan (to confirm a forced
-        detach; ``--dry-run``).  ``options`` are ``-o``'s, for the ap class."""
+        detach; ``--dry-run``).  ``options`` are ``-o``'s, for the ap class.
+        ``confirmed``: the admin said yes to the class's question (without
+        it, a class that asks answers ``Outcome.UNCONFIRMED``)."""
         ...
 
     def test_ap(self, ap_id: str, options: str = "") -> Result:

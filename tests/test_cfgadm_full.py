@@ -372,3 +372,71 @@ def test_bash_completion_script_is_click_s(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert "_cfgadm_completion" in r.stdout and "complete " in r.stdout
+
+
+# --------------------------------------------------------------------------- -y / -n
+
+QUESTION = "This operation will suspend activity on SCSI bus: c0"
+
+
+class AskingService(FakeService):
+    """An ap class that asks before it acts, as Solaris' cfgadm_scsi does."""
+
+    def change_state(self, action, ap_id, force, query_only=False, options="", confirmed=False):
+        if not confirmed and not query_only:
+            self.calls.append(("asked", ap_id))
+            return Result(Outcome.UNCONFIRMED, ap_id, QUESTION)
+        self.calls.append(("change", action, ap_id, force, options))
+        return Result(Outcome.DONE, ap_id)
+
+
+@pytest.fixture
+def asking(monkeypatch: pytest.MonkeyPatch) -> AskingService:
+    fake = AskingService()
+    monkeypatch.setattr(cli, "open_service", lambda need_write: fake)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cli, "_stdin_is_tty", lambda: False)
+    monkeypatch.setattr(cli, "_terminal", lambda: False)
+    return fake
+
+
+def test_class_question_y_answers_yes(asking: AskingService, capsys) -> None:
+    status, _, err = run(capsys, "-y", "-c", "disconnect", "net:nic0")
+    assert status == 0 and err == ""
+    assert asking.calls == [
+        ("asked", "net:nic0"),
+        ("change", Action.DISCONNECT, "net:nic0", False, ""),
+    ]
+
+
+def test_class_question_n_answers_no(asking: AskingService, capsys) -> None:
+    status, out, err = run(capsys, "-n", "-c", "disconnect", "net:nic0")
+    assert status == 1 and out == ""
+    assert err == (f"cfgadm: {QUESTION}\ncfgadm: not confirmed (-n): net:nic0 left unchanged\n")
+    assert changes(asking) == []
+
+
+def test_class_question_no_terminal_assumes_n(asking: AskingService, capsys) -> None:
+    status, _, err = run(capsys, "-c", "disconnect", "net:nic0")
+    assert status == 1
+    assert "not confirmed (-n assumed: not a terminal): net:nic0 left unchanged" in err
+    assert changes(asking) == []
+
+
+@pytest.mark.parametrize(("typed", "done"), [("yes\n", True), ("y\n", True), ("no\n", False)])
+def test_class_question_at_a_terminal(asking, capsys, monkeypatch, typed, done) -> None:
+    import io
+
+    monkeypatch.setattr(cli, "_terminal", lambda: True)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(typed))
+    status, _, err = run(capsys, "-c", "disconnect", "net:nic0")
+    assert err.startswith(f"{QUESTION}\nContinue (yes/no)? ")
+    assert (status == 0) is done
+    assert bool(changes(asking)) is done
+
+
+def test_class_question_refused_in_json(asking: AskingService, capsys) -> None:
+    status, out, _ = run(capsys, "--json", "-c", "disconnect", "net:nic0")
+    doc = json.loads(out)
+    assert status == 1 and doc["results"][0]["outcome"] == "unconfirmed"
+    assert doc["results"][0]["message"] == QUESTION
