@@ -25,8 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cfgadm.complete import complete_ap_id, complete_function
-from cfgadm.confirm import confirmed
 from cfgadm.output import (
     ListingOptionError,
     ListingOptions,
@@ -107,6 +105,18 @@ def _err(line: str) -> None:
     print(line, file=sys.stderr)
 
 
+def _complete_function(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from cfgadm.complete import complete_function  # only when completing: start-up cost
+
+    return complete_function(ctx, param, incomplete)
+
+
+def _complete_ap_id(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from cfgadm.complete import complete_ap_id
+
+    return complete_ap_id(ctx, param, incomplete)
+
+
 class _CfgadmCommand(click.Command):
     """A click command whose usage line is the Solaris synopsis."""
 
@@ -141,7 +151,7 @@ class _CfgadmCommand(click.Command):
     "functions",
     multiple=True,
     metavar="function",
-    shell_complete=complete_function,
+    shell_complete=_complete_function,
     help="configure, unconfigure, connect or disconnect each ap_id in turn.",
 )
 @click.option(
@@ -159,7 +169,7 @@ class _CfgadmCommand(click.Command):
 @click.option(
     "--dry-run", "dry_run", is_flag=True, help="With -c: the query phase only, as a plan."
 )
-@click.argument("ap_ids", nargs=-1, metavar="[ap_id...]", shell_complete=complete_ap_id)
+@click.argument("ap_ids", nargs=-1, metavar="[ap_id...]", shell_complete=_complete_ap_id)
 def command(
     list_: bool,
     all_: bool,
@@ -375,6 +385,8 @@ def _change(function: str, ap_ids: list[str], how: ChangeRequest) -> int:
                         return stop
                 result = _ask(service, action, ap_id, force, False, how.options)
                 if result.outcome.value == "unconfirmed":  # the class asks first
+                    from cfgadm.confirm import confirmed
+
                     if not confirmed(
                         result.message,
                         ap_id,

@@ -323,12 +323,13 @@ class Coordinator:
                 else:
                     listing.aps.append(ap)
         else:
+            policy = self.policy.active()
             for prefix in sorted(self.backends):
                 handler, backend = self.backends[prefix]
                 aps = self.call_on_owner(handler, backend.list)
-                listing.aps.extend(ap for ap in aps if not self.ignored(ap))
+                listing.aps.extend(ap for ap in aps if not (policy and self.ignored(ap)))
         if verbose:
-            protected = self.policy.protected_entries()
+            protected = self.policy.protected_entries() if self.policy.active() else []
             for ap in listing.aps:
                 listing.usage[ap.ap_id] = self.usage(ap.resources, protected)
         return listing

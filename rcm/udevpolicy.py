@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rcm.model import Impact, Usage, Veto
-from rcm.udevdb import DEFAULT_DATABASE, DEFAULT_SYSFS, UdevDatabase
+from rcm.udevdb import DEFAULT_DATABASE, DEFAULT_SYSFS, UdevDatabase, parse_db
 
 log = logging.getLogger("rcm.udevpolicy")
 
@@ -88,11 +88,34 @@ class UdevPolicy:
             return None
         return Path(os.path.realpath(path))
 
+    def active(self) -> bool:
+        """Whether there is a udev database to read at all (none without
+        udevd): one stat instead of every device's lookups."""
+        return self.db.database.is_dir()
+
     def ignored(self, resource: str) -> bool:
-        device = self.device_of(resource)
-        if device is None:
-            return False
-        return self.db.properties(device).get("RCM_IGNORE", "").strip() == "1"
+        """RCM_IGNORE=1 on the resource's device.  Asked for every ap of a
+        listing, so a NIC's database file is found from its ifindex alone
+        (a net device has no device node): two reads, no path resolution."""
+        if resource.startswith("net/"):
+            name = resource[4:]
+            if not name or "/" in name or name in (".", ".."):
+                return False
+            try:
+                ifindex = (self.db.sysfs / "class" / "net" / name / "ifindex").read_text()
+            except OSError:
+                return False
+            path = self.db.database / f"n{ifindex.strip()}"
+            try:
+                props = parse_db(path.read_text(errors="replace"))
+            except OSError:
+                return False
+        else:
+            device = self.device_of(resource)
+            if device is None:
+                return False
+            props = self.db.properties(device)
+        return props.get("RCM_IGNORE", "").strip() == "1"
 
     def protected_entries(self) -> list[tuple[str, dict[str, str]]]:
         """Every database entry that sets RCM_PROTECT (read once per question)."""
@@ -103,12 +126,16 @@ class UdevPolicy:
     ) -> list[Protection]:
         """The protected devices a detach of ``resource`` would take away: the
         device itself and every device under it in sysfs."""
+        if entries is None:
+            entries = self.protected_entries()
+        if not entries:  # the usual case: no protection anywhere, nothing to resolve
+            return []
         device = self.device_of(resource)
         if device is None:
             return []
         found: list[Protection] = []
         own = self.db.file_of(device)
-        for ident, props in self.protected_entries() if entries is None else entries:
+        for ident, props in entries:
             if own is not None and ident == own.name:
                 where: Path | None = device
             else:
@@ -121,9 +148,10 @@ class UdevPolicy:
         return found
 
     def vetoes(self, resource: str) -> list[Veto]:
-        vetoes = []
-        device = self.device_of(resource)
-        for p in self.protections(resource):
+        vetoes: list[Veto] = []
+        found = self.protections(resource)
+        device = self.device_of(resource) if found else None
+        for p in found:
             under = "" if p.device == device else f" ({p.device.name} is under it)"
             vetoes.append(Veto(f"{p.reason}{under}", p.impact, resource, HANDLER))
         return vetoes
@@ -131,9 +159,10 @@ class UdevPolicy:
     def usage(
         self, resource: str, entries: list[tuple[str, dict[str, str]]] | None = None
     ) -> list[Usage]:
-        device = self.device_of(resource)
+        found = self.protections(resource, entries)
+        device = self.device_of(resource) if found else None
         out = []
-        for p in self.protections(resource, entries):
+        for p in found:
             what = resource if p.device == device else p.device.name
             out.append(
                 Usage(
