@@ -176,3 +176,19 @@ def test_udev_policy_vetoes_a_net_ap(lab: None, tmp_path: Path) -> None:
         assert "nic0" in made.links_in("holding")
     finally:
         made.close()
+
+
+def test_dry_run_without_rcmd_creates_nothing(built: Lab) -> None:
+    """In-process (no rcmd), a dry run takes no lock and opens no journal: the runtime and
+    state folders stay as they were, and the kernel too."""
+    lab = built
+    runtime, state = sorted(lab.runtime_dir.iterdir()), sorted(lab.state_dir.iterdir())
+    before = kernel_state(lab)
+    r = lab.cfgadm("--dry-run", "--json", "-c", "unconfigure", "net:nic0")
+    assert r.returncode == 0, r.stderr
+    (result,) = json.loads(r.stdout)["results"]
+    assert result["outcome"] == "done" and result["operation"] is None
+    assert [a["phase"] for a in result["answers"]] == ["query"]
+    assert kernel_state(lab) == before
+    assert sorted(lab.runtime_dir.iterdir()) == runtime
+    assert sorted(lab.state_dir.iterdir()) == state
