@@ -40,10 +40,10 @@ if TYPE_CHECKING:
 PROG = "cfgadm"
 
 SYNOPSIS = """\
-Usage: cfgadm [-f] [-y|-n] [-v] [-o hardware_options] -c function ap_id...
+Usage: cfgadm [-f] [-y|-n] [-v] [--dry-run] [--json] [-o hardware_options] -c function ap_id...
        cfgadm [-f] [-y|-n] [-v] [-o hardware_options] -x hardware_function ap_id...
-       cfgadm [-v] [-a] [-s listing_options] [-o hardware_options] [-l] [ap_id...]
-       cfgadm [-v] [-o hardware_options] -t ap_id...
+       cfgadm [-v] [-a] [-s listing_options] [--json] [-o hardware_options] [-l] [ap_id...]
+       cfgadm [-v] [--json] [-o hardware_options] -t ap_id...
        cfgadm -h
 """
 
@@ -88,12 +88,33 @@ def _stdin_is_tty() -> bool:
         return False
 
 
+def _terminal() -> bool:
+    """Whether a person can answer an ap class's question: stdin and stderr
+    are both terminals (Solaris cfgadm(8); a seam for tests)."""
+    try:
+        return _stdin_is_tty() and sys.stderr is not None and sys.stderr.isatty()
+    except ValueError:
+        return False
+
+
 def _out(line: str = "") -> None:
     print(line, file=sys.stdout)
 
 
 def _err(line: str) -> None:
     print(line, file=sys.stderr)
+
+
+def _complete_function(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from cfgadm.complete import complete_function  # only when completing: start-up cost
+
+    return complete_function(ctx, param, incomplete)
+
+
+def _complete_ap_id(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    from cfgadm.complete import complete_ap_id
+
+    return complete_ap_id(ctx, param, incomplete)
 
 
 class _CfgadmCommand(click.Command):
@@ -123,13 +144,14 @@ class _CfgadmCommand(click.Command):
     "hardware_options",
     multiple=True,
     metavar="hardware_options",
-    help="Hardware specific options (no ap class takes any yet).",
+    help="The ap class's options, e.g. -o netns=<name> for net: aps.",
 )
 @click.option(
     "-c",
     "functions",
     multiple=True,
     metavar="function",
+    shell_complete=_complete_function,
     help="configure, unconfigure, connect or disconnect each ap_id in turn.",
 )
 @click.option(
@@ -138,12 +160,16 @@ class _CfgadmCommand(click.Command):
     metavar="hardware_function",
     help="Hardware specific function (none supported yet).",
 )
-@click.option("-t", "test", is_flag=True, help="Test the aps (not supported yet).")
+@click.option("-t", "test", is_flag=True, help="Test the aps (the ap class's test function).")
 @click.option("-f", "force", is_flag=True, help="Force: override data vetoes.")
 @click.option("-y", "yes", is_flag=True, help="Answer yes to the confirmation question.")
 @click.option("-n", "no", is_flag=True, help="Answer no to the confirmation question.")
 @click.option("-h", "usage", is_flag=True, help="Print the usage synopsis.")
-@click.argument("ap_ids", nargs=-1, metavar="[ap_id...]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (rcm.cfgadm/1).")
+@click.option(
+    "--dry-run", "dry_run", is_flag=True, help="With -c: the query phase only, as a plan."
+)
+@click.argument("ap_ids", nargs=-1, metavar="[ap_id...]", shell_complete=_complete_ap_id)
 def command(
     list_: bool,
     all_: bool,
@@ -157,6 +183,8 @@ def command(
     yes: bool,
     no: bool,
     usage: bool,
+    as_json: bool,
+    dry_run: bool,
     ap_ids: tuple[str, ...],
 ) -> int:
     """List attachment points or change their state (Solaris cfgadm(1M)).
@@ -176,13 +204,19 @@ def command(
     listing_flag = "-a" if all_ else "-s" if listing_options else None
     _check_flags(mode, force=force, yes=yes, no=no, listing_flag=listing_flag)
     _check_function(function)
+    if dry_run and mode != "-c":
+        raise click.UsageError("--dry-run is only valid with -c")
     if mode != "-l" and not ap_ids:
         raise click.UsageError(f"{mode} needs at least one ap_id")
     opts = _listing_options(listing_options) if mode == "-l" else ListingOptions()
-    _refuse_unsupported(hardware_function, test, hardware_options)
+    options = ",".join(o for o in hardware_options if o)
+    _refuse_unsupported(hardware_function, options if mode == "-l" else "")
     if function is not None:
-        return _change(function, list(ap_ids), force=force, yes=yes, no=no, verbose=verbose > 0)
-    return _list(list(ap_ids), opts, verbose=verbose > 0)
+        how = ChangeRequest(force, yes, no, verbose > 0, dry_run, as_json, options)
+        return _change(function, list(ap_ids), how)
+    if test:
+        return _test(list(ap_ids), options, as_json=as_json)
+    return _list(list(ap_ids), opts, verbose=verbose > 0, as_json=as_json)
 
 
 def _mode(list_: bool, function: str | None, hardware_function: str | None, test: bool) -> str:
@@ -234,20 +268,17 @@ def _listing_options(values: tuple[str, ...]) -> ListingOptions:
         raise CfgadmExit(e.status, str(e)) from None
 
 
-def _refuse_unsupported(
-    hardware_function: str | None, test: bool, hardware_options: tuple[str, ...]
-) -> None:
-    """Valid syntax that nothing here implements yet: exit 2."""
+def _refuse_unsupported(hardware_function: str | None, listing_options: str) -> None:
+    """Valid syntax that nothing here implements yet: exit 2.  (``-o`` with
+    ``-c`` or ``-t`` goes to the ap class, which says whether it takes it.)"""
     if hardware_function is not None:
         raise CfgadmExit(
             EXIT_NOT_SUPPORTED, f"Hardware specific function not supported: {hardware_function}"
         )
-    if test:
-        raise CfgadmExit(EXIT_NOT_SUPPORTED, "Test (-t) not supported by any attachment point")
-    if hardware_options:
+    if listing_options:
         raise CfgadmExit(
             EXIT_NOT_SUPPORTED,
-            f"Hardware specific options not supported: {','.join(hardware_options)}",
+            f"Hardware specific options not supported: {listing_options} (listing takes none)",
         )
 
 
@@ -283,47 +314,182 @@ def _os_error(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def _list(ap_ids: list[str], opts: ListingOptions, verbose: bool) -> int:
+def _list(ap_ids: list[str], opts: ListingOptions, verbose: bool, as_json: bool = False) -> int:
     """``cfgadm -l``: print what exists, then complain about what does not."""
     with _service(need_write=False) as service:
-        listing = service.list_aps(ap_ids, verbose)
-    for line in format_listing(listing, opts, verbose):
-        _out(line)
+        listing = service.list_aps(ap_ids, verbose or as_json)
+    status = EXIT_FAILED if listing.missing else EXIT_OK
+    if as_json:
+        from cfgadm.jsonout import dumps, listing_document
+        from cfgadm.output import select_aps
+
+        _out(dumps(listing_document(listing, select_aps(listing.aps, opts), status)))
+    else:
+        for line in format_listing(listing, opts, verbose):
+            _out(line)
     for ap_id in listing.missing:
         _err(f"{PROG}: Attachment point not found: {ap_id}")
-    return EXIT_FAILED if listing.missing else EXIT_OK
+    return status
 
 
-def _change(
-    function: str, ap_ids: list[str], *, force: bool, yes: bool, no: bool, verbose: bool
-) -> int:
-    """``cfgadm -c function ap_id...``: each ap in turn, stopping at the first
-    that does not succeed (its status is cfgadm's)."""
+class ChangeRequest:
+    """How ``-c`` was asked: the flags that shape the whole run."""
+
+    def __init__(
+        self,
+        force: bool,
+        yes: bool,
+        no: bool,
+        verbose: bool,
+        dry_run: bool = False,
+        as_json: bool = False,
+        options: str = "",
+    ) -> None:
+        self.force = force
+        self.yes = yes
+        self.no = no
+        self.verbose = verbose
+        self.dry_run = dry_run
+        self.as_json = as_json
+        self.options = options
+
+
+def _need_root(what: str) -> None:
     if os.geteuid() != 0:
         # Checked before contacting anything; rcmd checks peer credentials too.
-        raise CfgadmExit(
-            EXIT_FAILED, "permission denied: only root may change state (configure/unconfigure)"
-        )
+        raise CfgadmExit(EXIT_FAILED, f"permission denied: only root may {what}")
+
+
+def _change(function: str, ap_ids: list[str], how: ChangeRequest) -> int:
+    """``cfgadm -c function ap_id...``: each ap in turn, stopping at the first
+    that does not succeed (its status is cfgadm's)."""
+    _need_root("change state (configure/unconfigure)")
     from rcm.model import Action
 
     action = Action(function)
-    ask = force and not yes and (no or _stdin_is_tty())
-    with _service(need_write=True) as service:
+    force = how.force
+    ask = force and not how.yes and not how.dry_run and (how.no or _stdin_is_tty())
+    results: list[Result] = []
+    status = EXIT_OK
+    with _service(need_write=not how.dry_run) as service:
         for ap_id in ap_ids:
-            shown: list[Veto] = []
-            if ask:
-                status, shown = _confirm_force(service, action, ap_id, no=no)
-                if status is not None:
-                    return status
-            result = service.change_state(action, ap_id, force)
-            status = report_result(result, action, ap_id, verbose=verbose, shown=shown)
+            if how.dry_run:
+                result = _ask(service, action, ap_id, force, True, how.options)
+                results.append(result)
+                status = _report_dry_run(result, action, ap_id, how)
+            else:
+                shown: list[Veto] = []
+                if ask:
+                    stop, shown = _confirm_force(service, action, ap_id, how)
+                    if stop is not None:
+                        return stop
+                result = _ask(service, action, ap_id, force, False, how.options)
+                if result.outcome.value == "unconfirmed":  # the class asks first
+                    from cfgadm.confirm import confirmed
+
+                    if not confirmed(
+                        result.message,
+                        ap_id,
+                        yes=how.yes,
+                        no=how.no,
+                        interactive=_terminal(),
+                    ):
+                        results.append(result)
+                        status = EXIT_FAILED
+                        break
+                    result = _ask(service, action, ap_id, force, False, how.options, True)
+                results.append(result)
+                if how.as_json:
+                    status = result.exit_status
+                else:
+                    status = report_result(result, action, ap_id, verbose=how.verbose, shown=shown)
             if status != EXIT_OK:
-                return status
-    return EXIT_OK
+                break
+    if how.as_json:
+        from cfgadm.jsonout import change_document, dumps
+
+        document = change_document(
+            function,
+            results,
+            dry_run=how.dry_run,
+            force=force,
+            options=how.options,
+            status=status,
+        )
+        _out(dumps(document))
+    return status
+
+
+def _ask(
+    service: Service,
+    action: Action,
+    ap_id: str,
+    force: bool,
+    query_only: bool,
+    options: str,
+    confirmed: bool = False,
+) -> Result:
+    """One change_state request; ``options`` and ``confirmed`` only when
+    given (so a Service that predates them still serves the rest)."""
+    extra: dict[str, Any] = {}
+    if options:
+        extra["options"] = options
+    if confirmed:
+        extra["confirmed"] = True
+    return service.change_state(action, ap_id, force, query_only=query_only, **extra)
+
+
+def _report_dry_run(result: Result, action: Action, ap_id: str, how: ChangeRequest) -> int:
+    """A query's answer as a plan (text), and the status the change would
+    have: 0 if it would go ahead, else the refusal's."""
+    from rcm.model import Outcome
+
+    if result.outcome not in (Outcome.DONE, Outcome.VETOED):
+        if not how.as_json:
+            return report_result(result, action, ap_id, verbose=how.verbose)
+        return result.exit_status
+    if not how.as_json:
+        from cfgadm.plan import plan_lines
+
+        for line in plan_lines(result, action.value, result.ap_id or ap_id, how.verbose):
+            _out(line)
+    return result.exit_status
+
+
+def _test(ap_ids: list[str], options: str, as_json: bool) -> int:
+    """``cfgadm -t ap_id...``: each ap's class test function, in turn."""
+    _need_root("test attachment points")
+    results: list[Result] = []
+    status = EXIT_OK
+    with _service(need_write=False) as service:
+        for ap_id in ap_ids:
+            result = service.test_ap(ap_id, options)
+            results.append(result)
+            status = result.exit_status
+            if not as_json:
+                _report_test(result, ap_id)
+            if status != EXIT_OK:
+                break
+    if as_json:
+        from cfgadm.jsonout import dumps, test_document
+
+        _out(dumps(test_document(results, status)))
+    return status
+
+
+def _report_test(result: Result, ap_id: str) -> None:
+    from rcm.model import Outcome
+
+    for line in result.messages:
+        _out(line)
+    if result.outcome is Outcome.NO_SUCH_AP:
+        _err(f"{PROG}: Attachment point not found: {ap_id}")
+    elif result.outcome is not Outcome.DONE:
+        _err(f"{PROG}: {result.message or result.outcome.value}")
 
 
 def _confirm_force(
-    service: Service, action: Action, ap_id: str, *, no: bool
+    service: Service, action: Action, ap_id: str, how: ChangeRequest
 ) -> tuple[int | None, list[Veto]]:
     """Before a forced change, show what ``-f`` would override and ask.
 
@@ -335,7 +501,8 @@ def _confirm_force(
     """
     from rcm.model import Outcome
 
-    query = service.change_state(action, ap_id, True, query_only=True)
+    no = how.no
+    query = _ask(service, action, ap_id, True, True, how.options)
     if query.outcome is not Outcome.DONE:
         return report_result(query, action, ap_id, verbose=False), []
     if not query.forced_past:

@@ -7,7 +7,8 @@ importlib.metadata) that ``cfgadm -l`` must not pay.  Nothing from rcm is
 imported at run time either; the objects are only read through attributes.
 
 Listing options (``-s``) follow Solaris cfgadm(1M): ``noheadings``,
-``cols=``, ``select=``, ``match=``, ``sort=``, ``delim=``.
+``cols=``, ``cols2=`` (the second line of a verbose listing), ``select=``,
+``match=``, ``sort=``, ``delim=``.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class ListingOptions:
     def __init__(self) -> None:
         self.headings = True
         self.cols: list[str] | None = None
+        self.cols2: list[str] | None = None
         self.select: list[tuple[str, str]] = []
         self.match = "exact"
         self.sort: list[str] = []
@@ -121,8 +123,11 @@ def parse_listing_options(values: Iterable[str]) -> ListingOptions:
                 if not names:
                     raise ListingOptionError("cols= needs at least one field")
                 opts.cols = [_check_field(n, "cols") for n in names]
-            elif key == "cols2":
-                raise ListingOptionError("listing option not supported: cols2", status=2)
+            elif key == "cols2" and eq:
+                names = [n for n in arg.split(":") if n]
+                if not names:
+                    raise ListingOptionError("cols2= needs at least one field")
+                opts.cols2 = [_check_field(n, "cols2") for n in names]
             elif key == "select" and eq:
                 opts.select.extend(_parse_select(arg))
             elif key == "match" and eq:
@@ -253,14 +258,36 @@ def listing_rows(
 
 def format_listing(listing: Listing, opts: ListingOptions, verbose: bool) -> list[str]:
     """The lines ``cfgadm -l`` prints on stdout."""
-    cols = opts.columns(verbose)
     aps = select_aps(listing.aps, opts)
+    if verbose and opts.cols2:
+        return _two_line_listing(aps, opts)
+    cols = opts.columns(verbose)
     rows = listing_rows(listing, aps, cols, verbose)
     headers = [FIELDS[c][0] for c in cols] if opts.headings else None
     if opts.delim is not None:
         lines = [opts.delim.join(headers)] if headers else []
         return lines + [opts.delim.join(r) for r in rows]
     return render_columns(headers, rows, [FIELDS[c][1] for c in cols])
+
+
+def _two_line_listing(aps: Sequence[ApInfo], opts: ListingOptions) -> list[str]:
+    """Solaris' verbose layout with ``cols2=``: each ap on two lines, the
+    ``cols`` fields then the ``cols2`` fields, each set in columns of its own
+    (two heading lines).  Usage lines are not added: ``cols2`` says what the
+    second line holds."""
+    cols = opts.cols or VERBOSE_COLS
+    cols2 = opts.cols2 or []
+    rows1 = [[field_value(ap, c) for c in cols] for ap in aps]
+    rows2 = [[field_value(ap, c) for c in cols2] for ap in aps]
+    heads1 = [FIELDS[c][0] for c in cols] if opts.headings else None
+    heads2 = [FIELDS[c][0] for c in cols2] if opts.headings else None
+    if opts.delim is not None:
+        first = [opts.delim.join(r) for r in ([heads1] if heads1 else []) + rows1]
+        second = [opts.delim.join(r) for r in ([heads2] if heads2 else []) + rows2]
+    else:
+        first = render_columns(heads1, rows1, [FIELDS[c][1] for c in cols])
+        second = render_columns(heads2, rows2, [FIELDS[c][1] for c in cols2])
+    return [line for pair in zip(first, second, strict=True) for line in pair]
 
 
 RESOURCE_HEADERS = ("Resource", "Impact", "Handler", "Information")

@@ -96,19 +96,29 @@ class RemoteService:
         return Listing.from_dict(self._ask({"op": "list", "ap_ids": ap_ids, "verbose": verbose}))
 
     def change_state(
-        self, action: Action, ap_id: str, force: bool, query_only: bool = False
+        self,
+        action: Action,
+        ap_id: str,
+        force: bool,
+        query_only: bool = False,
+        options: str = "",
+        confirmed: bool = False,
     ) -> Result:
-        return Result.from_dict(
-            self._ask(
-                {
-                    "op": "change_state",
-                    "action": action.value,
-                    "ap_id": ap_id,
-                    "force": force,
-                    "query_only": query_only,
-                }
-            )
-        )
+        request: dict[str, Any] = {
+            "op": "change_state",
+            "action": action.value,
+            "ap_id": ap_id,
+            "force": force,
+            "query_only": query_only,
+        }
+        if options:
+            request["options"] = options
+        if confirmed:
+            request["confirmed"] = True
+        return Result.from_dict(self._ask(request))
+
+    def test_ap(self, ap_id: str, options: str = "") -> Result:
+        return Result.from_dict(self._ask({"op": "test", "ap_id": ap_id, "options": options}))
 
     def close(self) -> None:
         if self._first is not None:

@@ -76,6 +76,10 @@ class HandlerContext:
         """The handler's name (its entry-point name)."""
         self.log = logging.getLogger(f"rcm.handler.{handler}")
         """The handler's logger; rcmd sends it to the journal/stderr."""
+        self.said: list[str] = []
+        """This call's :meth:`message` lines (the engine reports them per handler)."""
+        self.planned: list[str] = []
+        """This call's :meth:`plan` lines."""
 
     # -- where things are -------------------------------------------------
     @property
@@ -112,8 +116,21 @@ class HandlerContext:
         """A line for the admin: logged, and shown by cfgadm for this operation."""
         self._check()
         self.log.warning("%s", text)
+        self.said.append(text)
         if self._operation is not None:
             self._operation.messages.append(text)
+
+    def plan(self, text: str) -> None:
+        """While querying (``rcm_request_offline(query=True)``), say what
+        releasing the resource *would* do, in the words of the message the
+        offline would print ("moving addresses from nic0 to nic1: …").
+
+        Shown by ``cfgadm --dry-run`` (and in ``--json``) beside the handler's
+        answer; nothing is logged and nothing acts on it.  Optional: a handler
+        that says nothing is shown with its usage line and its answer.
+        """
+        self._check()
+        self.planned.append(text)
 
     # -- acting on dependents (the coordinator keeps order and rollback) ------
     def request_offline(self, resource: str, query: bool, force: bool = False) -> list[Veto]:

@@ -54,6 +54,8 @@ from rcm.protocols import ApBackend
 from rcm.runner import HandlerRunner
 from rcm.settings import handler_timeout, load_settings
 from rcm.store import Store
+from rcm.udevpolicy import HANDLER as POLICY_HANDLER
+from rcm.udevpolicy import UdevPolicy
 
 log = logging.getLogger("rcm.coordinator")
 
@@ -73,6 +75,11 @@ class Operation:
     vetoes: list[Veto] = field(default_factory=list)
     released: list[tuple[str, str]] = field(default_factory=list)
     dependents: list[str] = field(default_factory=list)
+    options: str = ""  # cfgadm -o, for the ap class
+    answers: list[dict[str, Any]] = field(default_factory=list)  # see Result.answers
+    tree: list[dict[str, Any]] = field(default_factory=list)  # see Result.tree
+    hardware: str = ""  # what the hardware step does (see Result.hardware)
+    asking: list[str] = field(default_factory=list)  # resources being queried, innermost last
 
     @property
     def description(self) -> str:
@@ -104,6 +111,30 @@ def _as_veto(value: Any, handler: str, resource: str) -> Veto | None:
     )
 
 
+def _answer(phase: str, handler: str, resource: str, veto: Veto | None = None) -> dict[str, Any]:
+    """One handler's answer, as Result.answers holds it (filled by _fill)."""
+    return {
+        "phase": phase,
+        "handler": handler,
+        "resource": resource,
+        "veto": veto.to_dict() if veto is not None else None,
+        "plan": [],
+        "messages": [],
+        "status": "answered" if phase == "query" else "started",
+    }
+
+
+def _fill(
+    entry: dict[str, Any], ctxs: list[HandlerContext], veto: Veto | None, status: str = "answered"
+) -> None:
+    if ctxs:
+        entry["plan"] = list(ctxs[0].planned)
+        entry["messages"] = list(ctxs[0].said)
+    if veto is not None:
+        entry["veto"] = veto.to_dict()
+    entry["status"] = status
+
+
 class Coordinator:
     def __init__(
         self,
@@ -126,6 +157,8 @@ class Coordinator:
         self.event_sink: Callable[[Event], None] | None = None
         self.summaries: dict[str, str] = {}
         """Handler name -> what its rcm_configure said it read (see configure)."""
+        self.policy = UdevPolicy.from_settings(self.settings)
+        """The admin's udev rules: RCM_IGNORE, RCM_PROTECT (rcm.udevpolicy)."""
 
     # -- calling handlers ------------------------------------------------------
     def _impl(self, handler: str, hook: str) -> Any:
@@ -150,13 +183,17 @@ class Coordinator:
         hook: str,
         op: Operation | None,
         wait_stuck: bool = False,
+        _ctx_out: list[HandlerContext] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Call one handler's implementation of ``hook`` on its own thread."""
+        """Call one handler's implementation of ``hook`` on its own thread.
+        ``_ctx_out`` receives the call's context (what the handler said)."""
         impl = self._impl(handler, hook)
         if impl is None:
             return None
         ctx = HandlerContext(self, handler, op)
+        if _ctx_out is not None:
+            _ctx_out.append(ctx)
         values = {"ctx": ctx, **kwargs}
         args = [values[a] for a in impl.argnames]
         what = f"{hook}({kwargs['resource']})" if "resource" in kwargs else hook
@@ -270,28 +307,43 @@ class Coordinator:
         prefix, sep, _ = ap_id.partition(":")
         return self.backends.get(prefix) if sep else None
 
+    def ignored(self, ap: ApInfo) -> bool:
+        """A udev rule said RCM_IGNORE=1 for the ap's device: rcm neither
+        lists it nor acts on it."""
+        return any(self.policy.ignored(r) for r in ap.resources)
+
     def list_aps(self, ap_ids: list[str], verbose: bool) -> Listing:
         listing = Listing(aps=[])
         if ap_ids:
             for ap_id in ap_ids:
                 found = self._backend_for(ap_id)
                 ap = self.call_on_owner(found[0], found[1].get, ap_id) if found else None
-                if ap is None:
+                if ap is None or self.ignored(ap):
                     listing.missing.append(ap_id)
                 else:
                     listing.aps.append(ap)
         else:
+            policy = self.policy.active()
             for prefix in sorted(self.backends):
                 handler, backend = self.backends[prefix]
-                listing.aps.extend(self.call_on_owner(handler, backend.list))
+                aps = self.call_on_owner(handler, backend.list)
+                listing.aps.extend(ap for ap in aps if not (policy and self.ignored(ap)))
         if verbose:
+            protected = self.policy.protected_entries() if self.policy.active() else []
             for ap in listing.aps:
-                listing.usage[ap.ap_id] = self.usage(ap.resources)
+                listing.usage[ap.ap_id] = self.usage(ap.resources, protected)
         return listing
 
-    def usage(self, resources: tuple[str, ...] | list[str]) -> list[Usage]:
+    def usage(
+        self,
+        resources: tuple[str, ...] | list[str],
+        protected: list[tuple[str, dict[str, str]]] | None = None,
+    ) -> list[Usage]:
         lines: list[Usage] = []
+        if protected is None:
+            protected = self.policy.protected_entries()
         for resource in resources:
+            lines.extend(self.policy.usage(resource, protected))
             for handler in self.handlers_for(resource, "rcm_get_info"):
                 try:
                     info = self.call(handler, "rcm_get_info", None, resource=resource)
@@ -303,12 +355,23 @@ class Coordinator:
 
     # -- admission -------------------------------------------------------------
     def admit(
-        self, action: Action, ap_id: str, force: bool, query_only: bool = False
+        self,
+        action: Action,
+        ap_id: str,
+        force: bool,
+        query_only: bool = False,
+        options: str = "",
+        confirmed: bool = False,
     ) -> Operation | Result:
         """Check the request and take its locks now (fail fast when busy).
 
         Returns the Operation to pass to :meth:`run`, or the Result that ends
-        the request at once.
+        the request at once.  ``options`` (cfgadm ``-o``) go to the ap
+        class: one without ``check_options`` takes none (not supported), one
+        with it refuses a bad one here, before anything is asked.  A class
+        with ``confirm(ap, action, options)`` may ask the admin first (as
+        Solaris' cfgadm plugins do before suspending a bus): unless
+        ``confirmed``, its question comes back as ``Outcome.UNCONFIRMED``.
         """
         found = self._backend_for(ap_id)
         if found is None:
@@ -320,10 +383,28 @@ class Coordinator:
                 ap_id,
                 f"{action.value} is not supported by ap class {backend.prefix}",
             )
+        if options:
+            check = getattr(backend, "check_options", None)
+            if check is None:
+                return Result(
+                    Outcome.NOT_SUPPORTED,
+                    ap_id,
+                    f"Hardware specific options not supported by ap class {backend.prefix}:"
+                    f" {options}",
+                )
+            fault = self.call_on_owner(handler, check, action, options)
+            if fault:
+                return Result(Outcome.FAILED, ap_id, f"{ap_id}: {fault}")
         ap = self.call_on_owner(handler, backend.get, ap_id)
-        if ap is None:
+        if ap is None or self.ignored(ap):
             return Result(Outcome.NO_SUCH_AP, ap_id, f"Attachment point not found: {ap_id}")
+        confirm = getattr(backend, "confirm", None)
+        if confirm is not None and not confirmed and not query_only:
+            question = self.call_on_owner(handler, confirm, ap, action, options)
+            if question:
+                return Result(Outcome.UNCONFIRMED, ap_id, str(question))
         op = Operation(next(self._tokens), ap_id, action, force, list(ap.resources), query_only)
+        op.options = options
         try:
             self.locks.acquire([ap_id, *op.resources], op)
         except BusyError as e:
@@ -331,9 +412,15 @@ class Coordinator:
         return op
 
     def change_state(
-        self, action: Action, ap_id: str, force: bool, query_only: bool = False
+        self,
+        action: Action,
+        ap_id: str,
+        force: bool,
+        query_only: bool = False,
+        options: str = "",
+        confirmed: bool = False,
     ) -> Result:
-        admitted = self.admit(action, ap_id, force, query_only)
+        admitted = self.admit(action, ap_id, force, query_only, options, confirmed)
         return admitted if isinstance(admitted, Result) else self.run(admitted)
 
     def run(self, op: Operation) -> Result:
@@ -344,26 +431,86 @@ class Coordinator:
                 return Result(
                     Outcome.NO_SUCH_AP, op.ap_id, f"Attachment point not found: {op.ap_id}"
                 )
+            op.hardware = self._describe(handler, backend, ap, op)
             if op.action.detaches:
                 return self._detach(op, handler, backend, ap)
             if op.query_only:  # an attach asks no handler: nothing can veto it
-                return Result(Outcome.DONE, op.ap_id, force=op.force)
+                op.tree = [{"resource": r, "parent": None} for r in op.resources]
+                return self._result(op, Outcome.DONE, usage=True)
             return self._attach(op, handler, backend, ap)
         except RcmError as e:
             return Result(Outcome.FAILED, op.ap_id, str(e), messages=op.messages, operation=op.id)
         finally:
             self.locks.release(op.token)
 
+    def _describe(self, handler: str, backend: ApBackend, ap: ApInfo, op: Operation) -> str:
+        """What the ap class's hardware step does, in its words (an optional
+        backend member ``describe(ap, action, options)``)."""
+        describe = getattr(backend, "describe", None)
+        if describe is None:
+            return f"{op.action.value} {op.ap_id}"
+        try:
+            return str(self.call_on_owner(handler, describe, ap, op.action, op.options))
+        except HandlerError as e:
+            return f"{op.action.value} {op.ap_id} ({e})"
+
+    def _hardware(self, owner: str, fn: Callable[..., Any], ap: ApInfo, op: Operation) -> None:
+        """The backend's connect/disconnect; ``-o`` options, when given, as a
+        third argument (check_options accepted them)."""
+        if op.options:
+            self.call_on_owner(owner, fn, ap, op.action, op.options)
+        else:
+            self.call_on_owner(owner, fn, ap, op.action)
+
+    # -- -t ----------------------------------------------------------------------
+    def test_ap(self, ap_id: str, options: str = "") -> Result:
+        """cfgadm ``-t``: the ap class's ``test(ap, options)`` (optional; it
+        returns a line for the admin), else "not supported", as Solaris says
+        of a class without one."""
+        found = self._backend_for(ap_id)
+        ap = self.call_on_owner(found[0], found[1].get, ap_id) if found else None
+        if found is None or ap is None or self.ignored(ap):
+            return Result(Outcome.NO_SUCH_AP, ap_id, f"Attachment point not found: {ap_id}")
+        handler, backend = found
+        test = getattr(backend, "test", None)
+        if test is None:
+            return Result(
+                Outcome.NOT_SUPPORTED, ap_id, f"Configuration operation not supported: {ap_id}"
+            )
+        try:
+            said = self.call_on_owner(handler, test, ap, options)
+        except (HandlerError, HardwareError) as e:
+            return Result(Outcome.FAILED, ap_id, f"test of {ap_id} failed: {e}")
+        return Result(Outcome.DONE, ap_id, messages=[str(said)] if said else [])
+
     # -- detach ----------------------------------------------------------------
     def _query_resource(self, op: Operation, resource: str) -> list[Veto]:
+        op.tree.append({"resource": resource, "parent": op.asking[-1] if op.asking else None})
         vetoes: list[Veto] = []
-        for handler in self.handlers_for(resource, "rcm_request_offline"):
-            value = self.call(
-                handler, "rcm_request_offline", op, resource=resource, query=True, force=op.force
-            )
-            veto = _as_veto(value, handler, resource)
-            if veto is not None:
-                vetoes.append(veto)
+        for veto in self.policy.vetoes(resource):
+            vetoes.append(veto)
+            op.answers.append(_answer("query", POLICY_HANDLER, resource, veto))
+        op.asking.append(resource)
+        try:
+            for handler in self.handlers_for(resource, "rcm_request_offline"):
+                entry = _answer("query", handler, resource)
+                op.answers.append(entry)  # before the call: a dependent's answers follow it
+                ctxs: list[HandlerContext] = []
+                value = self.call(
+                    handler,
+                    "rcm_request_offline",
+                    op,
+                    _ctx_out=ctxs,
+                    resource=resource,
+                    query=True,
+                    force=op.force,
+                )
+                veto = _as_veto(value, handler, resource)
+                _fill(entry, ctxs, veto)
+                if veto is not None:
+                    vetoes.append(veto)
+        finally:
+            op.asking.pop()
         op.vetoes.extend(vetoes)
         return vetoes
 
@@ -372,11 +519,15 @@ class Coordinator:
         for handler in self.handlers_for(resource, "rcm_request_offline"):
             seq = self.store.step(op.id, "offline", handler, resource, "started")
             failpoint("offline.step")
+            entry = _answer("offline", handler, resource)
+            op.answers.append(entry)
+            ctxs: list[HandlerContext] = []
             try:
                 value = self.call(
                     handler,
                     "rcm_request_offline",
                     op,
+                    _ctx_out=ctxs,
                     resource=resource,
                     query=False,
                     force=op.force,
@@ -387,9 +538,11 @@ class Coordinator:
                         f"handler {handler} refused to release {resource}: {veto.reason}"
                     )
             except HandlerError:
+                _fill(entry, ctxs, None, "failed")
                 op.released.append((handler, resource))  # it may have acted before failing
                 self.store.step_status(op.id, seq, "failed")
                 raise
+            _fill(entry, ctxs, None, "done")
             # completion order: a dependent released inside this call comes first
             op.released.append((handler, resource))
             self.store.step_status(op.id, seq, "done")
@@ -415,7 +568,7 @@ class Coordinator:
                 self._offline_resource(op, resource)
             failpoint("offline.done")
             self.store.set_phase(op.id, "hardware")
-            self.call_on_owner(owner, backend.disconnect, ap, op.action)
+            self._hardware(owner, backend.disconnect, ap, op)
         except (HandlerError, HardwareError) as e:
             log.error("%s: %s; rolling back", op.description, e)
             self._rollback(op)
@@ -455,11 +608,14 @@ class Coordinator:
             op.ap_id,
             message,
             list(op.vetoes),
-            self.usage(op.resources) if usage else [],
+            self.usage(op.resources) if usage or op.query_only else [],
             op.messages,
             rolled_back=rolled_back,
             operation=op.id,
             force=op.force,
+            answers=list(op.answers),
+            tree=list(op.tree),
+            hardware=op.hardware,
         )
 
     def _rollback(self, op: Operation) -> None:
@@ -488,7 +644,7 @@ class Coordinator:
         op.id = self.store.begin("attach", op.ap_id, op.action.value, op.resources, op.force)
         self.store.set_phase(op.id, "hardware")
         try:
-            self.call_on_owner(owner, backend.connect, ap, op.action)
+            self._hardware(owner, backend.connect, ap, op)
         except (HandlerError, HardwareError) as e:
             self.store.finish(op.id, "failed")
             return Result(
@@ -504,9 +660,22 @@ class Coordinator:
         self.store.finish(op.id, "failed" if failures else "done")
         if failures:
             return Result(
-                Outcome.FAILED, op.ap_id, "; ".join(failures), messages=op.messages, operation=op.id
+                Outcome.FAILED,
+                op.ap_id,
+                "; ".join(failures),
+                messages=op.messages,
+                operation=op.id,
+                answers=list(op.answers),
+                hardware=op.hardware,
             )
-        return Result(Outcome.DONE, op.ap_id, messages=op.messages, operation=op.id)
+        return Result(
+            Outcome.DONE,
+            op.ap_id,
+            messages=op.messages,
+            operation=op.id,
+            answers=list(op.answers),
+            hardware=op.hardware,
+        )
 
     def _online_phase(self, op: Operation) -> list[str]:
         assert op.id is not None
@@ -516,11 +685,16 @@ class Coordinator:
         for resource in op.resources:
             self.store.clear_removed(resource)
             for handler in self.handlers_for(resource, "rcm_notify_online"):
+                entry = _answer("online", handler, resource)
+                op.answers.append(entry)
+                ctxs: list[HandlerContext] = []
                 try:
-                    self.call(handler, "rcm_notify_online", op, resource=resource)
+                    self.call(handler, "rcm_notify_online", op, _ctx_out=ctxs, resource=resource)
                     self.store.step(op.id, "online", handler, resource, "done")
+                    _fill(entry, ctxs, None, "done")
                 except HandlerError as e:
                     failures.append(str(e))
+                    _fill(entry, ctxs, None, "failed")
         return failures
 
     # -- dependents (through a handler's context) ---------------------------
@@ -563,6 +737,9 @@ class Coordinator:
 
     def handle_event(self, event: Event) -> None:
         """On the worker: give an event to every handler, in order."""
+        if event.source == "udev" and event.get("RCM_IGNORE").strip() == "1":
+            log.debug("uevent of %s ignored (RCM_IGNORE=1)", event.get("DEVPATH"))
+            return
         if event.action == "rescan":
             log.warning("events may have been lost (%s); rescanning", event.get("REASON"))
             self.refresh_registrations()

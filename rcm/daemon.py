@@ -100,11 +100,20 @@ class Daemon:
             return Result(
                 Outcome.DENIED, ap_id, "permission denied: only root may change state"
             ).to_dict()
+        if op == "test":  # changes nothing of rcm's: not queued behind operations
+            return self.coordinator.test_ap(ap_id, fields["options"]).to_dict()
         try:
             action = Action(fields["action"])
         except ValueError:
             raise BadRequest(f"action: unknown action {fields['action']!r}") from None
-        admitted = self.coordinator.admit(action, ap_id, fields["force"], fields["query_only"])
+        admitted = self.coordinator.admit(
+            action,
+            ap_id,
+            fields["force"],
+            fields["query_only"],
+            fields["options"],
+            fields["confirmed"],
+        )
         if isinstance(admitted, Result):
             return admitted.to_dict()
         future: Future[Result] = Future()

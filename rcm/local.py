@@ -40,9 +40,15 @@ class LocalService:
         return self.coordinator.list_aps(ap_ids, verbose)
 
     def change_state(
-        self, action: Action, ap_id: str, force: bool, query_only: bool = False
+        self,
+        action: Action,
+        ap_id: str,
+        force: bool,
+        query_only: bool = False,
+        options: str = "",
+        confirmed: bool = False,
     ) -> Result:
-        admitted = self.coordinator.admit(action, ap_id, force, query_only)
+        admitted = self.coordinator.admit(action, ap_id, force, query_only, options, confirmed)
         if isinstance(admitted, Result):  # no such ap, not supported, busy
             return admitted
         # A query changes nothing, unless a crash left an operation to finish first.
@@ -53,6 +59,9 @@ class LocalService:
                 self.coordinator.locks.release(admitted.token)
                 raise
         return self.coordinator.run(admitted)
+
+    def test_ap(self, ap_id: str, options: str = "") -> Result:
+        return self.coordinator.test_ap(ap_id, options)
 
     def _become_writer(self) -> None:
         """Take the system lock, open the journal for writing, and recover."""

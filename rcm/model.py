@@ -274,6 +274,7 @@ class Outcome(StrEnum):
     NOT_SUPPORTED = "not_supported"
     NO_SUCH_AP = "no_such_ap"
     DENIED = "denied"
+    UNCONFIRMED = "unconfirmed"  # the ap class asks the admin first (message: its question)
 
 
 class Result(Record):
@@ -287,7 +288,20 @@ class Result(Record):
     stands for: ``forced_past`` is then what ``-f`` *would* override.
 
     ``usage`` are the usage lines of the ap's resources, filled when the
-    result reports vetoes (the "Resource Information" table beside them).
+    result reports vetoes (the "Resource Information" table beside them), and
+    always for a query.
+
+    For ``cfgadm --json`` and ``--dry-run`` (plain JSON-ready values, so
+    that they cross the socket as they are):
+
+    - ``answers``: each handler's answer, in the order the engine asked:
+      ``{"phase", "handler", "resource", "veto", "plan", "messages",
+      "status"}`` (``veto`` a Veto dict or None; ``plan`` what the handler
+      said it would do, during a query; ``messages`` what it said it did);
+    - ``tree``: every resource the operation reached, ``{"resource",
+      "parent"}``, the ap's own with parent None, dependents under the
+      resource whose handler asked for them;
+    - ``hardware``: what the ap class's hardware step does (or would do).
     """
 
     __slots__ = (
@@ -300,6 +314,9 @@ class Result(Record):
         "rolled_back",
         "operation",
         "force",
+        "answers",
+        "tree",
+        "hardware",
     )
 
     def __init__(
@@ -313,6 +330,9 @@ class Result(Record):
         rolled_back: bool = False,
         operation: int | None = None,
         force: bool = False,
+        answers: list[dict[str, Any]] | None = None,
+        tree: list[dict[str, Any]] | None = None,
+        hardware: str = "",
     ) -> None:
         self.outcome = outcome
         self.ap_id = ap_id
@@ -323,6 +343,9 @@ class Result(Record):
         self.rolled_back = rolled_back
         self.operation = operation
         self.force = force
+        self.answers: list[dict[str, Any]] = [] if answers is None else answers
+        self.tree: list[dict[str, Any]] = [] if tree is None else tree
+        self.hardware = hardware
 
     @property
     def blocking(self) -> list[Veto]:
@@ -372,6 +395,9 @@ class Result(Record):
             "operation": self.operation,
             "force": self.force,
             "exit_status": self.exit_status,  # for readers of the JSON; derived
+            "answers": list(self.answers),
+            "tree": list(self.tree),
+            "hardware": self.hardware,
         }
 
     @classmethod
@@ -386,4 +412,7 @@ class Result(Record):
             bool(d.get("rolled_back", False)),
             d.get("operation"),
             bool(d.get("force", False)),
+            list(d.get("answers", [])),
+            list(d.get("tree", [])),
+            str(d.get("hardware", "")),
         )

@@ -40,6 +40,16 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "ap_id": Field(str, required=True),
         "force": Field(bool, default=False),
         "query_only": Field(bool, default=False),
+        # cfgadm -o: the ap class's options, as typed ("netns=ctr1"); the
+        # class checks them (an unknown one is refused, never ignored).
+        "options": Field(str, default=""),
+        # the admin answered yes to the ap class's question (cfgadm -y, or at the prompt)
+        "confirmed": Field(bool, default=False),
+    },
+    # cfgadm -t: the ap class's test function, if it has one.
+    "test": {
+        "ap_id": Field(str, required=True),
+        "options": Field(str, default=""),
     },
 }
 

@@ -21,10 +21,23 @@ class Service(Protocol):
         ...
 
     def change_state(
-        self, action: Action, ap_id: str, force: bool, query_only: bool = False
+        self,
+        action: Action,
+        ap_id: str,
+        force: bool,
+        query_only: bool = False,
+        options: str = "",
+        confirmed: bool = False,
     ) -> Result:
         """Run cfgadm ``-c action`` on one ap.  ``query_only`` runs the query
-        phase alone and reports the vetoes (used to confirm a forced detach)."""
+        phase alone and reports the vetoes and the plan (to confirm a forced
+        detach; ``--dry-run``).  ``options`` are ``-o``'s, for the ap class.
+        ``confirmed``: the admin said yes to the class's question (without
+        it, a class that asks answers ``Outcome.UNCONFIRMED``)."""
+        ...
+
+    def test_ap(self, ap_id: str, options: str = "") -> Result:
+        """Run cfgadm ``-t`` on one ap: its class's test function, if any."""
         ...
 
     def close(self) -> None: ...

@@ -19,6 +19,7 @@ MAX_TIMEOUT = 86400.0
 """``[handlers] timeout`` is 0.1 s to one day: shorter cannot be met by any
 handler, longer (and inf, nan) overflows the waits or means "never"."""
 KNOWN_TABLES = {"handlers", "udev", "plugins"}
+UDEV_FOLDERS = ("database", "sysfs")
 MOVED_TABLES = {"netns": "plugins.net"}
 """Tables that older releases read at the top level and a plugin now reads in
 its own ``[plugins.<name>]`` section (same keys): an old file gets a pointer
@@ -60,8 +61,14 @@ def load_settings(path: Path) -> dict[str, Any]:
             )
     udev = data.get("udev", {})
     for key, value in udev.items():
+        if key in UDEV_FOLDERS:  # the policy's udev database and sysfs (rcm.udevpolicy)
+            if not isinstance(value, str) or not value.startswith("/"):
+                raise ConfigError(path, f"udev.{key}", f"must be an absolute path, not {value!r}")
+            continue
         if key != "receive_buffer":
-            raise ConfigError(path, f"udev.{key}", "unknown key (known: receive_buffer)")
+            raise ConfigError(
+                path, f"udev.{key}", "unknown key (known: database, receive_buffer, sysfs)"
+            )
         if isinstance(value, bool) or not isinstance(value, int) or value < 4096:
             raise ConfigError(
                 path, "udev.receive_buffer", f"must be an integer >= 4096 bytes, not {value!r}"

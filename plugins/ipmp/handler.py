@@ -199,6 +199,25 @@ class IpmpHandler:
     ) -> tuple[Plan, set[str]]:
         """Move the group's data addresses to where the plan says; returns the
         plan and the usable set it was made for."""
+        plan, usable, extras = self._plan(group, world, offline)
+        self._apply(plan, world)
+        moving = {m.address.ip for m in plan.moves}
+        leftovers: dict[str, list[IPInterface]] = defaultdict(list)
+        for name, address in extras:
+            if address.ip not in moving:
+                leftovers[name].append(address)
+        nl = self._nl()
+        for name, addresses in leftovers.items():  # one call per NIC
+            self._delete(nl, world, name, addresses)
+        _log_moves(ctx, plan)
+        return plan, usable
+
+    def _plan(
+        self, group: str, world: World, offline: set[str]
+    ) -> tuple[Plan, set[str], list[tuple[str, IPInterface]]]:
+        """Where the group's data addresses should be (nothing applied): the
+        plan, the usable members, and the extra copies an interrupted move
+        left, as (ifname, address)."""
         members = {nic.name for nic in self.config.members(group)}
         usable = self._usable(world, offline) & members
         hosted: dict[ipaddress.IPv4Interface | ipaddress.IPv6Interface, str] = {}
@@ -218,18 +237,7 @@ class IpmpHandler:
             best = sorted(where, key=lambda n: (n not in usable, n != home, n))[0]
             hosted[address] = best
             extras += [(n, address) for n in where if n != best]
-        plan = plan_group(self.config, group, usable, hosted)
-        self._apply(plan, world)
-        moving = {m.address.ip for m in plan.moves}
-        leftovers: dict[str, list[IPInterface]] = defaultdict(list)
-        for name, address in extras:
-            if address.ip not in moving:
-                leftovers[name].append(address)
-        nl = self._nl()
-        for name, addresses in leftovers.items():  # one call per NIC
-            self._delete(nl, world, name, addresses)
-        _log_moves(ctx, plan)
-        return plan, usable
+        return plan_group(self.config, group, usable, hosted), usable, extras
 
     def _apply(self, plan: Plan, world: World) -> None:
         """Add on the new NIC, announce, then delete from the old: the address
@@ -366,7 +374,18 @@ class IpmpHandler:
             return None  # nothing here to release
         group = self.config.group_of(name)
         if query:
-            return self._vet(ctx, name, group, world)
+            veto = self._vet(ctx, name, group, world)
+            if group:  # what the offline would do (cfgadm --dry-run): the same plan
+                plan, _usable, _extras = self._plan(group, world, self._offline(ctx) | {name})
+                for line in moved_messages(plan, self.config):
+                    ctx.plan(line)
+                stranded = [u.address for u in plan.unhosted if u.src == name]
+                if stranded:
+                    ctx.plan(
+                        f"{name}: {listed(stranded)} of IPMP group {group} couldn't move;"
+                        " no alternative interface"
+                    )
+            return veto
         ctx.store.set(f"offline:{name}", True)  # durable before acting
         self._record_detach(ctx, name, world, force)
         offline = self._offline(ctx)

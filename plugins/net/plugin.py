@@ -60,7 +60,8 @@ class NetPlugin:
     def rcm_ap_backends(self, ctx: HandlerContext) -> list[NetApBackend]:
         # The backend keeps the context to ask, on each listing, which NICs
         # handlers registered by name (the empty receptacles).
-        return [NetApBackend(self.holding, ctx.registered_resources)]
+        # Its handler store remembers NICs handed to a named namespace (-o netns=).
+        return [NetApBackend(self.holding, ctx.registered_resources, lambda: ctx.store)]
 
     @hookimpl
     def rcm_event_sources(self, ctx: HandlerContext) -> list[LinkMonitor]:
