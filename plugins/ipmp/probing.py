@@ -373,11 +373,21 @@ class Prober:
                 probe.on_sent(seq, sent_ns)
         self._post(post, member, changed)
 
-    def _receive(self, member: _Member, replies: list[EchoReply], post, local: set[str]) -> None:
+    def _receive(self, member: _Member, replies: list[EchoReply], post) -> None:
+        local: set[str] | None = None
         for reply in replies:
             if reply.seq == DISCOVERY_SEQ:
+                if local is None and member.discovering:
+                    # Read now, not cached: the host's own addresses answer
+                    # the all-hosts echo too, and must never be targets.
+                    try:
+                        local = self._local()
+                    except Exception as e:  # noqa: BLE001
+                        log.warning("cannot read the host's addresses: %s", e)
+                        return
                 if (
                     member.discovering
+                    and local is not None
                     and reply.source not in local
                     and reply.source not in member.discovered
                     and len(member.discovered) < MAX_TARGETS
@@ -403,18 +413,11 @@ class Prober:
     def run(self, post: Callable[[Event], None], stop: threading.Event) -> None:
         sel = selectors.DefaultSelector()
         sel.register(self._rpipe, selectors.EVENT_READ, None)
-        local: set[str] = set()
-        local_at = 0.0
         try:
             while not stop.is_set():
                 now = time.monotonic()
                 self._apply_config(sel, now)
                 due = [m for m in self._members.values() if m.next_at <= now]
-                if due and now - local_at > 1.0:
-                    try:
-                        local, local_at = self._local(), now
-                    except Exception as e:  # noqa: BLE001
-                        log.warning("cannot read the host's addresses: %s", e)
                 for member in due:
                     with self._lock:
                         self._tick(member, now, post, sel)
@@ -434,7 +437,7 @@ class Prober:
                         continue
                     replies = member.sock.receive()
                     with self._lock:
-                        self._receive(member, replies, post, local)
+                        self._receive(member, replies, post)
         finally:
             for member in list(self._members.values()):
                 self._close(sel, member)
