@@ -180,7 +180,7 @@ def main() -> int:
     out: dict[str, list[dict[str, object]]] = {"detection": [], "outage": [], "cpu": []}
     if "detection" not in skip:
         for fdt in (int(x) for x in args.fdt.split(",")):
-            rounds = 7 if fdt <= 100 else 3 if fdt <= 1000 else 1
+            rounds = 15 if fdt <= 100 else 5 if fdt <= 1000 else 2
             row = bench_detection(fdt, rounds)
             out["detection"].append(row)
             print(

@@ -3,8 +3,11 @@
 A :class:`ProbeSocket` is a raw ICMP (or ICMPv6) socket bound to a device
 (``SO_BINDTODEVICE``) and to the NIC's test address, so a probe leaves through
 that NIC only and carries the test address as its source, whatever the
-routing table says (a destination with no route through the device is
-treated as on-link by the kernel).  The kernel filters what it hands us to
+routing table says (IPv4: a destination with no route through the device is
+treated as on-link by the kernel).  IPv6 does not do that (a global target
+with no route through the NIC is "Network is unreachable"), so IPv6 probes go
+as in.mpathd's do: from the NIC's link-local address (source ``"::"``: the
+kernel picks it per packet) to link-local targets.  The kernel filters what it hands us to
 echo replies (``ICMP_FILTER`` / ``ICMP6_FILTER``), and each socket's
 replies are told apart by the echo identifier.
 
@@ -132,7 +135,7 @@ def parse_echo_reply(data: bytes, v6: bool) -> tuple[int, int] | None:
     return ident, seq
 
 
-def _open(ifname: str, source: str, v6: bool, ttl: int) -> socket.socket:
+def _open(ifname: str, source: str, v6: bool, ttl: int) -> tuple[socket.socket, int]:
     family = socket.AF_INET6 if v6 else socket.AF_INET
     proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
     sock = socket.socket(family, socket.SOCK_RAW | socket.SOCK_CLOEXEC, proto)
@@ -147,7 +150,8 @@ def _open(ifname: str, source: str, v6: bool, ttl: int) -> socket.socket:
             sock.setsockopt(
                 socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, socket.if_nametoindex(ifname)
             )
-            sock.bind((source, 0, 0, socket.if_nametoindex(ifname)))
+            if source != "::":  # "::": the NIC's link-local address, per packet
+                sock.bind((source, 0, 0, socket.if_nametoindex(ifname)))
         else:
             sock.setsockopt(
                 SOL_RAW, ICMP_FILTER, struct.pack("I", ~(1 << ICMP_ECHO_REPLY) & 0xFFFFFFFF)
@@ -156,10 +160,11 @@ def _open(ifname: str, source: str, v6: bool, ttl: int) -> socket.socket:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             sock.bind((source, 0))
         sock.setblocking(False)
+        index = socket.if_nametoindex(ifname)
     except BaseException:
         sock.close()
         raise
-    return sock
+    return sock, index
 
 
 class ProbeSocket:
@@ -187,9 +192,9 @@ class ProbeSocket:
         self.ident = (os.getpid() if ident is None else ident) & 0xFFFF
         self._encoder = EchoEncoder(self.ident, self.v6)
         if netns is None:
-            self.sock = _open(ifname, source, self.v6, ttl)
+            self.sock, self.index = _open(ifname, source, self.v6, ttl)
         else:
-            self.sock = call_in_netns(netns, _open, ifname, source, self.v6, ttl)
+            self.sock, self.index = call_in_netns(netns, _open, ifname, source, self.v6, ttl)
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -202,7 +207,10 @@ class ProbeSocket:
         """
         packet = self._encoder.encode(seq)
         now = time.monotonic_ns()
-        self.sock.sendto(packet, (target, 0))
+        if self.v6:  # the scope of a link-local target: this NIC
+            self.sock.sendto(packet, (target, 0, 0, self.index))
+        else:
+            self.sock.sendto(packet, (target, 0))
         return now
 
     def receive(self) -> list[EchoReply]:

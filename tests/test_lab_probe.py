@@ -22,8 +22,8 @@ from rcm_lab import Lab, wait_until
 
 DATA0 = ["192.0.2.10/24", "2001:db8::10/64"]
 DATA1 = ["192.0.2.11/24", "2001:db8::11/64"]
-TEST0 = ["192.0.2.20/32", "2001:db8::20/64"]  # as plumbed: IPv4 as a host address
-TEST1 = ["192.0.2.21/32", "2001:db8::21/64"]
+TEST0 = ["192.0.2.20/32", "2001:db8::20/128"]  # as plumbed: host addresses
+TEST1 = ["192.0.2.21/32", "2001:db8::21/128"]
 
 
 def probed_interfaces(**extra: Any) -> dict[str, dict[str, Any]]:
@@ -178,16 +178,18 @@ def test_test_addresses_are_never_a_data_source_and_follow_detach(probed: Lab) -
     assert len(sources) == 2 and not tests & set(sources), sources
     # IPv6: the test address is deprecated (preferred_lft 0).
     shown = lab.host("-6", "addr", "show", "dev", "nic0").stdout
-    assert re.search(r"2001:db8::20/64 .*deprecated", shown), shown
+    assert re.search(r"2001:db8::20/128 .*deprecated", shown), shown
 
-    # nic0 fails by probes: its data addresses leave, its test address stays;
-    # still no IPv4 connection picks a test address (IPv6: docs/ipmp.md, the
-    # prefix route a test address keeps on a failed NIC).
+    # nic0 fails by probes: its data addresses leave, its test address stays
+    # and keeps no route through nic0 alive (else connections would leave by
+    # the dead port); still no connection picks a test address.
     port(lab, "nic0", attached=False)
     assert lab.wait_for_addresses("nic1", DATA0, timeout=10), lab.snapshot()
     assert set(TEST0) <= set(lab.addresses("nic0"))
-    sources = host_sources(lab, "192.0.2.100")
-    assert len(sources) == 1 and not tests & set(sources), sources
+    routes = lab.host("route").stdout + lab.host("-6", "route").stdout
+    assert not re.search(r"(192\.0\.2\.0/24|2001:db8::/64) dev nic0", routes), routes
+    sources = host_sources(lab, "192.0.2.100", "2001:db8::100")
+    assert len(sources) == 2 and not tests & set(sources), sources
     port(lab, "nic0", attached=True)
     assert lab.wait_for_addresses("nic0", DATA0, timeout=15), lab.snapshot()
 
@@ -200,14 +202,15 @@ def test_test_addresses_are_never_a_data_source_and_follow_detach(probed: Lab) -
     assert r.returncode == 0, r.stdout + r.stderr
     assert lab.wait_for_addresses("nic0", TEST0 + DATA0, timeout=10), lab.snapshot()
     shown = lab.host("-6", "addr", "show", "dev", "nic0").stdout
-    assert re.search(r"2001:db8::20/64 .*deprecated", shown), shown
+    assert re.search(r"2001:db8::20/128 .*deprecated", shown), shown
 
 
 @pytest.mark.lab
 def test_targets_routers_first_else_who_answers_all_nodes(lab: None) -> None:
     """nic0 (IPv4 test address) has an on-link router (a route via the client);
     nic1 (IPv6 test address only, no router, no configured target) finds the
-    client by an echo to ff02::1 and must never pick the host's own address."""
+    client by an echo to ff02::1 and must never pick the host's own addresses
+    (the host answers its own echo too)."""
     interfaces = {
         "nic0": {"group": "g", "addresses": DATA0, "test_addresses": ["192.0.2.20/24"]},
         "nic1": {"group": "g", "addresses": DATA1, "test_addresses": ["2001:db8::21/64"]},
@@ -217,9 +220,12 @@ def test_targets_routers_first_else_who_answers_all_nodes(lab: None) -> None:
         made.host("route", "add", "198.51.100.0/24", "via", "192.0.2.100", "dev", "nic0", "onlink")
         started(made)
         wait_log(made, "nic0: probe targets 192.0.2.100")
-        wait_log(made, "nic1: probe targets 2001:db8::100 (answered ff02::1)")
+        # IPv6 probes go from the link-local address: the client answers
+        # from its own (eth0, 02:00:5e:00:02:00); so may the lab's bridge.
+        found = re.compile(r"nic1: probe targets .*fe80::5eff:fe00:200\b.*\(answered ff02::1\)")
+        assert wait_until(lambda: found.search(made.rcmd_log()), 15), made.snapshot()
         log = made.rcmd_log()
-        assert not re.search(r"probe targets .*2001:db8::(10|11|20|21)\b", log), log
+        assert not re.search(r"probe targets .*fe80::5eff:fe00:10[01]\b", log), log
         # And the discovered target judges nic1 like any other.
         port(made, "nic1", attached=False)
         assert made.wait_for_addresses("nic0", DATA1, timeout=10), made.snapshot()

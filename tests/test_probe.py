@@ -119,6 +119,7 @@ ROUTES = [
     (4, "192.0.2.2", "nic1"),
     (4, "198.51.100.1", "eth9"),  # not the group's
     (6, "fe80::1", "nic0"),
+    (6, "2001:db8::1", "nic0"),  # a global IPv6 gateway: IPv6 probes reach link-local only
 ]
 
 
@@ -149,7 +150,7 @@ def test_probe_configs_take_the_first_test_address_ipv4_first() -> None:
             "g": GroupConfig(
                 "g",
                 failure_detection_time_ms=700,
-                targets=(ipaddress.ip_address("2001:db8::1"), ipaddress.ip_address("192.0.2.1")),
+                targets=(ipaddress.ip_address("fe80::1"), ipaddress.ip_address("192.0.2.1")),
             )
         },
     )
@@ -160,8 +161,8 @@ def test_probe_configs_take_the_first_test_address_ipv4_first() -> None:
     assert by_name["nic1"].test_address is None
 
 
-def test_ipv4_test_addresses_are_plumbed_as_host_addresses() -> None:
+def test_test_addresses_are_plumbed_as_host_addresses() -> None:
     from rcm_ipmp.handler import test_address_cidr
 
     assert test_address_cidr(ipaddress.ip_interface("192.0.2.20/24")) == "192.0.2.20/32"
-    assert test_address_cidr(ipaddress.ip_interface("2001:db8::20/64")) == "2001:db8::20/64"
+    assert test_address_cidr(ipaddress.ip_interface("2001:db8::20/64")) == "2001:db8::20/128"

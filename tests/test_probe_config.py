@@ -27,11 +27,11 @@ def test_defaults_are_in_mpathd_s() -> None:
 def test_detection_time_and_targets_load(tmp_path: Path) -> None:
     groups(
         tmp_path,
-        '[groups.g]\nfailure_detection_time_ms = 100\ntargets = ["192.0.2.1", "2001:db8::1"]\n',
+        '[groups.g]\nfailure_detection_time_ms = 100\ntargets = ["192.0.2.1", "fe80::1"]\n',
     )
     g = load_config(tmp_path).groups["g"]
     assert g.failure_detection_time_ms == 100
-    assert g.targets == (ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("2001:db8::1"))
+    assert g.targets == (ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("fe80::1"))
 
 
 @pytest.mark.parametrize(
@@ -69,6 +69,12 @@ def test_detection_time_and_targets_load(tmp_path: Path) -> None:
             'targets = ["224.0.0.1"]',
             "groups.g.targets[0]",
             "'224.0.0.1' cannot be a probe target (not unicast)",
+        ),
+        (
+            'targets = ["2001:db8::1"]',
+            "groups.g.targets[0]",
+            "'2001:db8::1': an IPv6 probe target must be link-local (fe80::/10), as IPv6"
+            " probes go from the link-local address",
         ),
         (
             'targets = ["192.0.2.1", "192.0.2.1"]',

@@ -361,6 +361,13 @@ def _targets(path: Path, key: str, values: object) -> tuple[IPAddress, ...]:
             raise ConfigError(path, where, f"{text!r} is not an IP address{hint}") from None
         if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
             raise ConfigError(path, where, f"{text!r} cannot be a probe target (not unicast)")
+        if ip.version == 6 and not ip.is_link_local:
+            raise ConfigError(
+                path,
+                where,
+                f"{text!r}: an IPv6 probe target must be link-local (fe80::/10), as"
+                " IPv6 probes go from the link-local address",
+            )
         if ip in parsed:
             raise ConfigError(path, where, f"{text!r} is listed twice")
         parsed.append(ip)

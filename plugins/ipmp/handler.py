@@ -53,13 +53,13 @@ FLAP_LIMIT = 2  # this often within the window is held until stable
 
 
 def test_address_cidr(address: IPInterface) -> str:
-    """How a test address is plumbed: an IPv4 one as a /32 (host) address, so
-    it is never a primary address of the data addresses' subnet and never
-    the source of a connected route; an IPv6 one as configured (added
-    deprecated).  docs/ipmp.md, "Test addresses", has the measurements."""
-    if address.version == 4:
-        return f"{address.ip}/32"
-    return str(address)
+    """How a test address is plumbed: as a host address (/32, /128), whatever
+    prefix the file gives.  IPv4: so it is never the primary address of the
+    data addresses' subnet nor the source of a connected route.  IPv6: so it
+    does not keep the NIC's prefix route alive once its data addresses have
+    left (the kernel keeps a prefix route while another permanent address of
+    that prefix is on the NIC).  docs/ipmp.md has the measurements."""
+    return f"{address.ip}/{address.max_prefixlen}"
 
 
 @dataclass

@@ -12,7 +12,8 @@ Targets, as in.mpathd chooses them: the gateways of routes through any
 member of the group (on-link routers); else the group's configured
 ``targets``; else on-link hosts that answer an echo to the all-hosts group
 (224.0.0.1, or ff02::1 for IPv6), at most :data:`MAX_TARGETS`, never the
-host's own addresses.  A member with no target cannot be judged by probes:
+host's own addresses.  IPv6 probes go from the NIC's link-local address to
+link-local targets, as in.mpathd's do (:mod:`rcm_netkit.icmpprobe` says why).  A member with no target cannot be judged by probes:
 its state is ``unknown`` and only its link counts.
 
 One thread runs every member (a selector over the probe sockets and a wake-up
@@ -164,8 +165,11 @@ def choose_targets(
     members = set(group_members)
     routers: list[str] = []
     for fam, gateway, ifname in routes:
-        if fam == family and gateway and ifname in members and gateway not in routers:
-            routers.append(gateway)
+        if fam != family or not gateway or ifname not in members or gateway in routers:
+            continue
+        if family == 6 and not ipaddress.ip_address(gateway).is_link_local:
+            continue  # IPv6 probes reach link-local targets only
+        routers.append(gateway)
     if routers:
         return routers[:MAX_TARGETS]
     return [t for t in configured if _family(t) == family][:MAX_TARGETS]
@@ -301,8 +305,10 @@ class Prober:
     def _open(self, sel: selectors.BaseSelector, member: _Member) -> bool:
         cfg = member.config
         assert cfg.test_address is not None
+        # IPv6 probes go from the link-local address ("::": the kernel's pick).
+        source = cfg.test_address if _family(cfg.test_address) == 4 else "::"
         try:
-            member.sock = ProbeSocket(cfg.ifname, cfg.test_address, ident=member.ident)
+            member.sock = ProbeSocket(cfg.ifname, source, ident=member.ident)
         except OSError as e:
             if e.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENXIO):
                 log.warning("%s: cannot probe from %s: %s", cfg.ifname, cfg.test_address, e)
