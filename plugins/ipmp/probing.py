@@ -13,8 +13,9 @@ member of the group (on-link routers); else the group's configured
 ``targets``; else on-link hosts that answer an echo to the all-hosts group
 (224.0.0.1, or ff02::1 for IPv6), at most :data:`MAX_TARGETS`, never the
 host's own addresses.  IPv6 probes go from the NIC's link-local address to
-link-local targets, as in.mpathd's do (:mod:`rcm_netkit.icmpprobe` says why).  A member with no target cannot be judged by probes:
-its state is ``unknown`` and only its link counts.
+link-local targets, as in.mpathd's do (:mod:`rcm_netkit.icmpprobe` says
+why).  A member with no target cannot be judged by probes: its state is
+``unknown`` and only its link counts.
 
 One thread runs every member (a selector over the probe sockets and a wake-up
 pipe): :class:`Prober` is the IPMP handler's event source.  It posts an Event
@@ -57,6 +58,7 @@ JITTER = (0.85, 1.0)  # each interval is this fraction of detection time / 7
 MAX_TARGETS = 5  # in.mpathd's MAX_PROBE_TARGETS
 RTTS_KEPT = 8
 REFRESH_EVERY = 50  # probes between two looks for routers / configured targets
+ROUTES_TTL = 1.0  # seconds a route dump serves every member
 ALL_HOSTS = {4: "224.0.0.1", 6: "ff02::1"}
 DISCOVERY_SEQ = 0xFFFF  # the sequence number of a discovery echo (never a probe's)
 
@@ -214,6 +216,7 @@ class Prober:
         self._routes_fn = routes
         self._local_fn = local_addresses
         self._nl = None
+        self._route_cache: tuple[float, list[tuple[int, str | None, str]]] | None = None
         self._changed = True
         self._rpipe, self._wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._ident_base = random.randrange(0x10000)
@@ -262,6 +265,14 @@ class Prober:
 
     # -- the probing thread --------------------------------------------------------
     def _routes(self) -> list[tuple[int, str | None, str]]:
+        """The main table's routes, read at most once a second for all members
+        (a dump per member per refresh cost most of a core at 100 members)."""
+        now = time.monotonic()
+        if self._route_cache is None or now - self._route_cache[0] > ROUTES_TTL:
+            self._route_cache = (now, self._read_routes())
+        return self._route_cache[1]
+
+    def _read_routes(self) -> list[tuple[int, str | None, str]]:
         if self._routes_fn is not None:
             return self._routes_fn()
         from rcm_netkit.netlink import Netlink
