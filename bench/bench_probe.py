@@ -124,9 +124,11 @@ def bench_outage(n: int, rounds: int, fdt: int) -> dict[str, object]:
     }
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of every thread of ``pid``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def bench_cpu(members: int, seconds: float, probing: bool) -> dict[str, object]:
@@ -149,15 +151,19 @@ def bench_cpu(members: int, seconds: float, probing: bool) -> dict[str, object]:
         if probing and not wait_until(lambda: f"{last}: probe targets" in lab.rcmd_log(), 60):
             raise LabError("not probing\n" + lab.snapshot())
         time.sleep(2)
-        before, t0 = _cpu_seconds(proc.pid), time.monotonic()
+        (u0, s0), t0 = _cpu_seconds(proc.pid), time.monotonic()
         time.sleep(seconds)
-        used, wall = _cpu_seconds(proc.pid) - before, time.monotonic() - t0
+        (u1, s1), wall = _cpu_seconds(proc.pid), time.monotonic() - t0
+        user, system = u1 - u0, s1 - s0
+        used = user + system
         failures = lab.rcmd_log().count("NIC failure detected")
     return {
         "members": members,
         "probing": probing,
         "seconds": round(wall, 1),
         "cpu_s": round(used, 2),
+        "user_s": round(user, 2),
+        "system_s": round(system, 2),
         "percent_of_one_core": round(100 * used / wall, 2),
         "failures_logged": failures,
     }
@@ -204,6 +210,7 @@ def main() -> int:
             print(
                 f"cpu        {args.members} members, probing={probing}: "
                 f"{row['percent_of_one_core']}% of one core over {row['seconds']} s "
+                f"(user {row['user_s']} s, system {row['system_s']} s) "
                 f"({row['failures_logged']} failures logged)",
                 flush=True,
             )

@@ -28,7 +28,7 @@ import os
 import socket
 import struct
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .netns import call_in_netns
 
@@ -44,6 +44,10 @@ ICMP6_FILTER = 1
 SOL_RAW = 255
 #: asm-generic/socket.h; not exported by Python's socket module.
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")  # struct timespec (64-bit)
+_CMSG_SPACE = socket.CMSG_SPACE(_TIMESPEC.size)
+READS_PER_CALL = 8
 
 MAGIC = b"rcmprobe"  # our payload: other software may echo on the same NIC
 _ECHO = struct.Struct("!BBHHH")  # type, code, checksum, identifier, sequence
@@ -105,13 +109,12 @@ class EchoEncoder:
         return packet
 
 
-@dataclass(frozen=True)
-class EchoReply:
-    """An echo reply to one of our probes."""
+class EchoReply(NamedTuple):
+    """An echo reply to one of our probes (a tuple: made thousands of times a second)."""
 
     source: str  # the address that answered
     seq: int
-    received_ns: int  # time.monotonic_ns() when it was read
+    received_ns: int  # when the kernel received it (CLOCK_REALTIME ns, as ``send`` returns)
 
 
 def parse_echo_reply(data: bytes, v6: bool) -> tuple[int, int] | None:
@@ -159,6 +162,7 @@ def _open(ifname: str, source: str, v6: bool, ttl: int) -> tuple[socket.socket, 
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
             sock.bind((source, 0))
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.setblocking(False)
         index = socket.if_nametoindex(ifname)
     except BaseException:
@@ -200,32 +204,50 @@ class ProbeSocket:
         return self.sock.fileno()
 
     def send(self, target: str, seq: int) -> int:
-        """Send one echo request to ``target``; returns its send time (monotonic ns,
-        read just before the send: the round-trip time includes the syscall).
+        """Send one echo request to ``target``; returns its send time
+        (``time.time_ns()``, read just before the send, to compare with the
+        kernel's receive timestamps of the replies).
 
         Raises OSError if the kernel refuses it (no route, interface down).
         """
         packet = self._encoder.encode(seq)
-        now = time.monotonic_ns()
+        now = time.time_ns()
         if self.v6:  # the scope of a link-local target: this NIC
             self.sock.sendto(packet, (target, 0, 0, self.index))
         else:
             self.sock.sendto(packet, (target, 0))
         return now
 
-    def receive(self) -> list[EchoReply]:
-        """Every echo reply to this socket's probes queued now (never blocks)."""
-        replies = []
-        while True:
+    def receive(self, first_only: bool = False, limit: int = READS_PER_CALL) -> list[EchoReply]:
+        """The echo replies to this socket's probes queued now (never blocks):
+        reads stop at an empty queue, after ``limit`` datagrams (the rest
+        wait for the next call), or with ``first_only`` at the first of ours.
+
+        Each carries the kernel's receive time (``SO_TIMESTAMPNS``), so the
+        caller may read replies late (the probe loop reads a NIC's replies
+        just before its next probe, instead of waking for each) and still get
+        true round-trip times.  ``first_only`` saves the read that would only
+        say "empty" when one reply is due (one probe outstanding): at 7000
+        probes a second that read is a good part of the cost."""
+        replies: list[EchoReply] = []
+        for _ in range(limit):
             try:
-                data, peer = self.sock.recvfrom(2048)
+                data, ancillary, _flags, peer = self.sock.recvmsg(2048, _CMSG_SPACE)
             except (BlockingIOError, InterruptedError):
                 return replies
-            now = time.monotonic_ns()
             parsed = parse_echo_reply(data, self.v6)
             if parsed is None or parsed[0] != self.ident:
                 continue
-            replies.append(EchoReply(peer[0].split("%", 1)[0], parsed[1], now))
+            received = 0
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack_from(value)
+                    received = sec * 1_000_000_000 + nsec
+            source = peer[0].partition("%")[0] if self.v6 else peer[0]
+            replies.append(EchoReply(source, parsed[1], received or time.time_ns()))
+            if first_only:
+                return replies
+        return replies
 
     def close(self) -> None:
         self.sock.close()

@@ -58,7 +58,8 @@ JITTER = (0.85, 1.0)  # each interval is this fraction of detection time / 7
 MAX_TARGETS = 5  # in.mpathd's MAX_PROBE_TARGETS
 RTTS_KEPT = 8
 REFRESH_EVERY = 50  # probes between two looks for routers / configured targets
-ROUTES_TTL = 1.0  # seconds a route dump serves every member
+SLACK = 0.002  # seconds: members due this close together are probed in one wake-up
+ROUTES_TTL = 30.0  # seconds a route dump serves every member (see _routes)
 ALL_HOSTS = {4: "224.0.0.1", 6: "ff02::1"}
 DISCOVERY_SEQ = 0xFFFF  # the sequence number of a discovery echo (never a probe's)
 
@@ -218,6 +219,8 @@ class Prober:
         self._nl = None
         self._route_cache: tuple[float, list[tuple[int, str | None, str]]] | None = None
         self._changed = True
+        self._queue: list[tuple[float, int, _Member]] = []
+        self._order = 0
         self._rpipe, self._wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._ident_base = random.randrange(0x10000)
         self._rng = random.Random()
@@ -265,8 +268,11 @@ class Prober:
 
     # -- the probing thread --------------------------------------------------------
     def _routes(self) -> list[tuple[int, str | None, str]]:
-        """The main table's routes, read at most once a second for all members
-        (a dump per member per refresh cost most of a core at 100 members)."""
+        """The main table's routes, read at most every :data:`ROUTES_TTL`
+        for all members: a dump (with the link dump that names the routes'
+        NICs) decoded by pyroute2 costs ~0.1 s of CPU with 100 NICs, so a dump
+        per member per refresh took most of a core, and one a second 10%.
+        A router added is noticed within that time."""
         now = time.monotonic()
         if self._route_cache is None or now - self._route_cache[0] > ROUTES_TTL:
             self._route_cache = (now, self._read_routes())
@@ -290,7 +296,11 @@ class Prober:
             self._nl = Netlink()
         return {a.address for a in self._nl.addresses()}
 
-    def _apply_config(self, sel: selectors.BaseSelector, now: float) -> None:
+    def _schedule(self, member: _Member, at: float) -> None:
+        self._order += 1
+        heapq.heappush(self._queue, (at, self._order, member))
+
+    def _apply_config(self, now: float) -> None:
         with self._lock:
             if not self._changed:
                 return
@@ -298,22 +308,22 @@ class Prober:
             wanted = {n: c for n, c in self._wanted.items() if c.test_address}
             for name in list(self._members):
                 if name not in wanted or self._members[name].config != wanted[name]:
-                    self._close(sel, self._members.pop(name))
+                    self._close(self._members.pop(name))
             for i, (name, cfg) in enumerate(sorted(wanted.items())):
                 if name not in self._members:
                     member = _Member(cfg, (self._ident_base + i * 7919) & 0xFFFF)
                     self._members[name] = member
                     # Start spread over one interval, not all at once.
-                    member.next_at = now + self._rng.uniform(0, member.probe.interval)
+                    self._schedule(member, now + self._rng.uniform(0, member.probe.interval))
 
-    def _close(self, sel: selectors.BaseSelector, member: _Member) -> None:
+    @staticmethod
+    def _close(member: _Member) -> None:
         if member.sock is not None:
-            with contextlib.suppress(KeyError, ValueError):
-                sel.unregister(member.sock)
             member.sock.close()
             member.sock = None
 
-    def _open(self, sel: selectors.BaseSelector, member: _Member) -> bool:
+    @staticmethod
+    def _open(member: _Member) -> bool:
         cfg = member.config
         assert cfg.test_address is not None
         # IPv6 probes go from the link-local address ("::": the kernel's pick).
@@ -324,7 +334,6 @@ class Prober:
             if e.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENXIO):
                 log.warning("%s: cannot probe from %s: %s", cfg.ifname, cfg.test_address, e)
             return False
-        sel.register(member.sock, selectors.EVENT_READ, member)
         return True
 
     def _refresh_targets(self, member: _Member) -> None:
@@ -350,15 +359,25 @@ class Prober:
                 log.info("%s: probe targets %s", cfg.ifname, ", ".join(found))
         member.until_refresh = REFRESH_EVERY
 
-    def _tick(self, member: _Member, now: float, post: Callable[[Event], None], sel) -> None:
+    def _tick(self, member: _Member, now: float, post: Callable[[Event], None]) -> None:
+        """One member's turn: read the answers that came since its last probe
+        (they carry the kernel's receive time), count the unanswered one
+        lost, send the next."""
         probe = member.probe
-        member.next_at = now + probe.interval * self._rng.uniform(*JITTER)
+        self._schedule(member, now + probe.interval * self._rng.uniform(*JITTER))
+        if member.sock is not None:
+            try:
+                replies = member.sock.receive(first_only=not member.discovering)
+            except OSError as e:
+                log.debug("%s: cannot read probe replies: %s", member.config.ifname, e)
+                replies = []
+            self._receive(member, replies, post)
         changed = None
         if member.discovering:
             member.discovering = False  # the answers came, or none did
         else:
             changed = probe.expire()
-        if member.sock is None and not self._open(sel, member):
+        if member.sock is None and not self._open(member):
             changed = probe.reset() or changed
             self._post(post, member, changed)
             return
@@ -383,7 +402,7 @@ class Prober:
             # The NIC left, or lost its test address: it cannot be judged by
             # probes now (its link state says the rest).
             log.debug("%s: probe to %s not sent: %s", member.config.ifname, target, e)
-            self._close(sel, member)
+            self._close(member)
             changed = probe.reset() or changed
         else:
             if not member.discovering:
@@ -428,36 +447,34 @@ class Prober:
         post(Event(SOURCE, PROBE, {"IFNAME": member.config.ifname, "STATE": state}))
 
     def run(self, post: Callable[[Event], None], stop: threading.Event) -> None:
+        """Probe until ``stop``: members in order of their next probe (a
+        heap), those due within :data:`SLACK` of each other in one wake-up;
+        the thread sleeps in between (the only thing it waits on is the
+        wake-up pipe: replies are read at each member's next turn)."""
         sel = selectors.DefaultSelector()
         sel.register(self._rpipe, selectors.EVENT_READ, None)
         try:
             while not stop.is_set():
                 now = time.monotonic()
-                self._apply_config(sel, now)
-                due = [m for m in self._members.values() if m.next_at <= now]
-                for member in due:
+                self._apply_config(now)
+                queue = self._queue
+                while queue and queue[0][0] <= now + SLACK:
+                    _at, _order, member = heapq.heappop(queue)
+                    if self._members.get(member.config.ifname) is not member:
+                        continue  # configured away meanwhile
                     with self._lock:
-                        self._tick(member, now, post, sel)
+                        self._tick(member, now, post)
                 self._fire_timers(post, now)
                 deadline = min(
-                    [m.next_at for m in self._members.values()]
-                    + ([self._timers[0][0]] if self._timers else [])
-                    + [now + 0.5]
+                    queue[0][0] if queue else now + 0.5,
+                    self._timers[0][0] if self._timers else now + 0.5,
                 )
-                for key, _mask in sel.select(max(0.0, deadline - time.monotonic())):
-                    if key.data is None:
-                        with contextlib.suppress(BlockingIOError):
-                            os.read(self._rpipe, 4096)
-                        continue
-                    member = key.data
-                    if member.sock is None:
-                        continue
-                    replies = member.sock.receive()
-                    with self._lock:
-                        self._receive(member, replies, post)
+                if sel.select(max(0.0, deadline - time.monotonic())):
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._rpipe, 4096)
         finally:
             for member in list(self._members.values()):
-                self._close(sel, member)
+                self._close(member)
             sel.close()
             if self._nl is not None:
                 self._nl.close()
