@@ -256,3 +256,30 @@ def test_a_flapping_link_is_not_repaired_until_stable(lab: None) -> None:
         wait_log(made, "nic0: link stable for the detection time; no longer flapping")
         assert made.wait_for_addresses("nic0", ["192.0.2.10/24"], timeout=10), made.snapshot()
         wait_log(made, "NIC repair detected on nic0 of group g", count=3)
+
+
+@pytest.mark.lab
+def test_strict_reverse_path_filtering_fails_no_healthy_member(lab: None) -> None:
+    """With rp_filter=1 (strict, some distributions' default) the kernel drops
+    a probe reply arriving on nic1 when its route back to the target leaves
+    by nic0: a healthy nic1 would fail.  rcmd sets members that probe to
+    loose (2), so only the dead port fails."""
+    groups = {"g": {"failure_detection_time_ms": 700, "targets": ["192.0.2.100"]}}
+    with Lab(interfaces=probed_interfaces(), groups=groups) as made:
+        subprocess.run(
+            made.exec_argv("host", ["sysctl", "-qw", "net.ipv4.conf.all.rp_filter=1"]), check=True
+        )
+        started(made)
+        wait_log(made, "nic1: probe targets 192.0.2.100")
+        ticks = time.monotonic()
+        wait_until(lambda: time.monotonic() - ticks > 1.5, 2)  # 2x the detection time
+        assert "NIC failure detected" not in made.rcmd_log(), made.rcmd_log()
+        value = subprocess.run(
+            made.exec_argv("host", ["cat", "/proc/sys/net/ipv4/conf/nic1/rp_filter"]),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert value.stdout.strip() == "2"
+        port(made, "nic0", attached=False)
+        assert made.wait_for_addresses("nic1", DATA0, timeout=10), made.snapshot()

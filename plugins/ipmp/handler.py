@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from rcm_netkit.announce import Announcer
 from rcm_netkit.names import RESOURCE_PREFIX, LinkEvent, NetResource
 from rcm_netkit.netlink import Address, Link, Netlink, NetlinkError
-from rcm_netkit.sysctl import prepare_member
+from rcm_netkit.sysctl import prepare_member, set_conf
 
 from rcm import hookimpl
 from rcm.context import HandlerContext
@@ -217,6 +217,13 @@ class IpmpHandler:
             prepare_member(name)
         if not link.up:
             nl.set_link_up(name, True)
+        if nic.group and nic.test_addresses:
+            # Probe replies arrive on the member that sent the probe, while the
+            # route back to the target may leave by another member: strict
+            # reverse-path filtering (rp_filter=1, some distributions' default)
+            # drops them and fails a healthy NIC.  Loose (2) keeps the check
+            # (the kernel uses the larger of "all" and the NIC's value).
+            set_conf(name, 4, "rp_filter", 2)
         for address in nic.test_addresses:  # stationary, never a source for data
             nl.add_deprecated_address(name, test_address_cidr(address))
         if not nic.group:
