@@ -166,3 +166,38 @@ def test_test_addresses_are_plumbed_as_host_addresses() -> None:
 
     assert test_address_cidr(ipaddress.ip_interface("192.0.2.20/24")) == "192.0.2.20/32"
     assert test_address_cidr(ipaddress.ip_interface("2001:db8::20/64")) == "2001:db8::20/128"
+
+
+def test_snapshot_has_the_shape_ipmpstat_reads() -> None:
+    from rcm_ipmp.handler import IpmpHandler
+    from rcm_ipmp.probing import ProbeConfig
+
+    handler = IpmpHandler()
+    handler.prober.configure(
+        [
+            ProbeConfig("nic0", "g", "192.0.2.20", 1000, ("192.0.2.100",)),
+            ProbeConfig("nic1", "g", None, 1000),
+        ]
+    )
+    snap = handler.probe_snapshot()
+    assert snap == {
+        "nic0": {
+            "state": "unknown",  # configured, not probed yet
+            "targets": [],
+            "sent": 0,
+            "answered": 0,
+            "lost": 0,
+            "rtt_ms": [],
+            "test_address": "192.0.2.20",
+        },
+        "nic1": {
+            "state": "disabled",  # no test address: link state only
+            "targets": [],
+            "sent": 0,
+            "answered": 0,
+            "lost": 0,
+            "rtt_ms": [],
+            "test_address": None,
+        },
+    }
+    assert handler.probe_failed == set()

@@ -3,10 +3,11 @@
 Each member with a test address sends an ICMP echo from that address, out of
 that NIC only (:class:`rcm_netkit.icmpprobe.ProbeSocket`), every
 ``failure_detection_time / 7`` with a random jitter (each interval between
-0.85 and 1 times that), to its targets in turn.  A probe not answered by the
-time the next one goes is lost.  Five lost in a row: the member has failed;
-ten answered in a row: it is repaired.  So a path that dies is noticed
-within six intervals (under the detection time, with room for the jitter).
+0.85 and 1 times that), to its targets in turn.  A probe not answered within
+1.5 intervals is lost (counted as the probe after next goes: on a loaded host
+a reply may come a little after the next probe).  Five lost in a row: the
+member has failed; ten answered in a row: it is repaired.  So a path that
+dies is noticed within seven intervals at worst, the detection time.
 
 Targets, as in.mpathd chooses them: the gateways of routes through any
 member of the group (on-link routers); else the group's configured
@@ -58,6 +59,7 @@ JITTER = (0.85, 1.0)  # each interval is this fraction of detection time / 7
 MAX_TARGETS = 5  # in.mpathd's MAX_PROBE_TARGETS
 RTTS_KEPT = 8
 REFRESH_EVERY = 50  # probes between two looks for routers / configured targets
+TIMEOUT_INTERVALS = 1.5  # a probe unanswered this many intervals is lost
 SLACK = 0.002  # seconds: members due this close together are probed in one wake-up
 ROUTES_TTL = 30.0  # seconds a route dump serves every member (see _routes)
 ALL_HOSTS = {4: "224.0.0.1", 6: "ff02::1"}
@@ -102,17 +104,20 @@ class MemberProbe:
         self.sent += 1
         self.outstanding[seq] = sent_ns
 
-    def expire(self) -> str | None:
-        """Every probe still unanswered is lost (called as the next one goes).
-        Returns ``failed`` when this makes the member fail."""
+    def expire(self, now_ns: int | None = None, timeout_ns: int = 0) -> str | None:
+        """Probes unanswered for ``timeout_ns`` (all of them without
+        ``now_ns``) are lost; called as the next probe goes.  Returns
+        ``failed`` when this makes the member fail."""
         changed = None
-        for _seq in list(self.outstanding):
+        for seq, sent_ns in list(self.outstanding.items()):
+            if now_ns is not None and sent_ns > now_ns - timeout_ns:
+                continue  # still in time
+            del self.outstanding[seq]
             self.lost += 1
             self.lost_in_row += 1
             self.answered_in_row = 0
             if self.lost_in_row >= FAILURE_AFTER and self.state != "failed":
                 self.state = changed = "failed"
-        self.outstanding.clear()
         return changed
 
     def on_reply(self, seq: int, received_ns: int) -> str | None:
@@ -367,7 +372,10 @@ class Prober:
         self._schedule(member, now + probe.interval * self._rng.uniform(*JITTER))
         if member.sock is not None:
             try:
-                replies = member.sock.receive(first_only=not member.discovering)
+                # One probe out: one reply due, read it and stop (saves a read
+                # that only says "empty"); more out, or discovering: read all.
+                one = not member.discovering and len(probe.outstanding) <= 1
+                replies = member.sock.receive(first_only=one)
             except OSError as e:
                 log.debug("%s: cannot read probe replies: %s", member.config.ifname, e)
                 replies = []
@@ -376,7 +384,11 @@ class Prober:
         if member.discovering:
             member.discovering = False  # the answers came, or none did
         else:
-            changed = probe.expire()
+            # A probe is lost once it is TIMEOUT_INTERVALS old: the one sent
+            # at the previous turn still has time (on a loaded host the
+            # kernel may deliver its reply a little late), the one before not.
+            timeout_ns = int(probe.interval * TIMEOUT_INTERVALS * 1e9)
+            changed = probe.expire(time.time_ns(), timeout_ns)
         if member.sock is None and not self._open(member):
             changed = probe.reset() or changed
             self._post(post, member, changed)
