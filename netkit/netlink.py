@@ -626,6 +626,36 @@ class Netlink:
         errors.update(self._addrbatch().delete(ifname, index, parsed, order))
         return errors
 
+    def add_deprecated_address(self, ifname: str, cidr: str) -> None:
+        """Add an address that ordinary traffic must not pick as its source
+        (an IPMP test address): no prefix route (IFA_F_NOPREFIXROUTE) and,
+        for IPv6, deprecated (preferred lifetime 0) and no DAD.  The caller
+        chooses the prefix (an IPv4 one is best a /32: docs/ipmp.md).  An
+        address already there counts as added."""
+        from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, IFA_F_NOPREFIXROUTE
+
+        iface = ipaddress.ip_interface(cidr)
+        index = self._index(ifname, None)
+        if index is None:
+            raise NetlinkError(f"{ifname}: cannot add {cidr}: no such interface")
+        query: dict[str, Any] = {
+            "index": index,
+            "address": str(iface.ip),
+            "prefixlen": iface.network.prefixlen,
+            "flags": IFA_F_NOPREFIXROUTE,
+        }
+        if iface.version == 6:
+            query.update(flags=IFA_F_NOPREFIXROUTE | IFA_F_NODAD, preferred=0)
+
+        async def add(ipr: Any) -> Any:
+            return await ipr.addr("add", **query)
+
+        try:
+            self._run(add, f"{ifname}: cannot add {cidr}")
+        except NetlinkError as e:
+            if getattr(e.__cause__, "code", None) != errno.EEXIST:
+                raise
+
     # -- routes, neighbours, rules (lookups, for probing) -------------------------
 
     def routes(self, family: int | None = None, table: int | None = 254) -> list[Route]:

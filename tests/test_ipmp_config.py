@@ -322,7 +322,11 @@ def test_standby_outside_a_group(tmp_path: Path) -> None:
             "groups.g.failback",
             "must be true or false, not an integer",
         ),
-        ("[groups.g]\nfailbak = true\n", "groups.g.failbak", "unknown key (known keys: failback)"),
+        (
+            "[groups.g]\nfailbak = true\n",
+            "groups.g.failbak",
+            "unknown key (known keys: failback, failure_detection_time_ms, targets)",
+        ),
         ("[group.g]\n", "group", "unknown key (known keys: groups)"),
         ("groups = 1\n", "groups", "must be a table, not an integer"),
         ("[groups]\ng = 1\n", "groups.g", "must be a table, not an integer"),

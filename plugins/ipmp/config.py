@@ -4,7 +4,7 @@ Layout (``$RCM_CONFIG_DIR``, /etc/rcm by default), as Solaris had
 ``/etc/hostname.<if>``::
 
     interfaces/<ifname>.toml   group, addresses, test_addresses, standby
-    ipmp.toml                  [groups.<name>] failback
+    ipmp.toml                  [groups.<name>] failback, failure_detection_time_ms, targets
 
 Loading is all-or-nothing: a malformed or contradictory configuration raises
 exactly one :class:`rcm.errors.ConfigError` naming the file, the key and the
@@ -44,7 +44,12 @@ GROUP_NAME_MAX = 31
 """Solaris' LIFGRNAMSIZ (32) less the NUL: long enough, short enough to print."""
 
 INTERFACE_KEYS = ("group", "addresses", "test_addresses", "standby")
-GROUP_KEYS = ("failback",)
+GROUP_KEYS = ("failback", "failure_detection_time_ms", "targets")
+
+FAILURE_DETECTION_DEFAULT_MS = 10_000
+"""in.mpathd's FAILURE_DETECTION_TIME default (/etc/default/mpathd)."""
+FAILURE_DETECTION_MIN_MS = 100
+"""in.mpathd's floor: probes then go every ~14 ms."""
 
 # One spelling only: "address/prefixlen", the prefix in plain decimal.  Netmask
 # notation and zone ids ("%eth0") are refused: the NIC is implied by the file,
@@ -79,10 +84,17 @@ class GroupConfig:
     ``failback``: when a NIC becomes usable again its data addresses return to
     it (Solaris' FAILBACK=yes).  With ``False`` they stay where they are until
     the NIC hosting them fails.
+
+    ``failure_detection_time_ms``: how long a failure may go unnoticed by
+    probes (and how long a flapping link must stay up); probes go every
+    seventh of it.  ``targets``: probe targets used when no on-link router
+    is known (in.mpathd's host routes), tried in the order given.
     """
 
     name: str
     failback: bool = True
+    failure_detection_time_ms: int = FAILURE_DETECTION_DEFAULT_MS
+    targets: tuple[IPAddress, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -313,8 +325,53 @@ def _load_groups(path: Path) -> dict[str, GroupConfig]:
             raise ConfigError(
                 path, key + ".failback", f"must be true or false, not {_type_name(failback)}"
             )
-        groups[name] = GroupConfig(name=name, failback=failback)
+        fdt = table.get("failure_detection_time_ms", FAILURE_DETECTION_DEFAULT_MS)
+        if not isinstance(fdt, int) or isinstance(fdt, bool):
+            raise ConfigError(
+                path,
+                key + ".failure_detection_time_ms",
+                f"must be an integer (milliseconds), not {_type_name(fdt)}",
+            )
+        if fdt < FAILURE_DETECTION_MIN_MS:
+            raise ConfigError(
+                path,
+                key + ".failure_detection_time_ms",
+                f"{fdt} is below the minimum of {FAILURE_DETECTION_MIN_MS} ms",
+            )
+        targets = _targets(path, key + ".targets", table.get("targets", []))
+        groups[name] = GroupConfig(
+            name=name, failback=failback, failure_detection_time_ms=fdt, targets=targets
+        )
     return groups
+
+
+def _targets(path: Path, key: str, values: object) -> tuple[IPAddress, ...]:
+    """A group's probe targets: unicast IP addresses without a prefix, each once."""
+    if not isinstance(values, list):
+        raise ConfigError(path, key, f"must be an array of strings, not {_type_name(values)}")
+    parsed: list[IPAddress] = []
+    for i, text in enumerate(values):
+        where = f"{key}[{i}]"
+        if not isinstance(text, str):
+            raise ConfigError(path, where, f"must be a string, not {_type_name(text)}")
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            hint = " (write the address alone, no prefix length)" if "/" in text else ""
+            raise ConfigError(path, where, f"{text!r} is not an IP address{hint}") from None
+        if ip.is_unspecified or ip.is_multicast or ip.is_loopback:
+            raise ConfigError(path, where, f"{text!r} cannot be a probe target (not unicast)")
+        if ip.version == 6 and not ip.is_link_local:
+            raise ConfigError(
+                path,
+                where,
+                f"{text!r}: an IPv6 probe target must be link-local (fe80::/10), as"
+                " IPv6 probes go from the link-local address",
+            )
+        if ip in parsed:
+            raise ConfigError(path, where, f"{text!r} is listed twice")
+        parsed.append(ip)
+    return tuple(parsed)
 
 
 def _load_interfaces(

@@ -19,23 +19,47 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
 from rcm_netkit.announce import Announcer
 from rcm_netkit.names import RESOURCE_PREFIX, LinkEvent, NetResource
 from rcm_netkit.netlink import Address, Link, Netlink, NetlinkError
-from rcm_netkit.sysctl import prepare_member
+from rcm_netkit.sysctl import prepare_member, set_conf
 
 from rcm import hookimpl
 from rcm.context import HandlerContext
 from rcm.model import Event, Impact, Veto
 
 from .config import IPInterface, IpmpConfig, load_config
-from .messages import config_summary, in_order, listed, moved_messages
+from .messages import (
+    all_failed,
+    config_summary,
+    failed_back,
+    failed_over,
+    group_repaired,
+    in_order,
+    listed,
+    moved_messages,
+    nic_failure,
+    nic_repair,
+)
 from .placement import Plan, failover_messages, failover_report, plan_group
+from .probing import PROBE, SOURCE, STABLE, Prober, probe_configs
 
 CARRIER_WAIT = 3.0  # seconds a NIC just brought up may take to show carrier
+FLAP_WINDOW = 60.0  # seconds: a link that came back up more than
+FLAP_LIMIT = 2  # this often within the window is held until stable
+
+
+def test_address_cidr(address: IPInterface) -> str:
+    """How a test address is plumbed: as a host address (/32, /128), whatever
+    prefix the file gives.  IPv4: so it is never the primary address of the
+    data addresses' subnet nor the source of a connected route.  IPv6: so it
+    does not keep the NIC's prefix route alive once its data addresses have
+    left (the kernel keeps a prefix route while another permanent address of
+    that prefix is on the NIC).  docs/ipmp.md has the measurements."""
+    return f"{address.ip}/{address.max_prefixlen}"
 
 
 @dataclass
@@ -115,6 +139,14 @@ class IpmpHandler:
         self._local = threading.local()
         self._usable_seen: dict[str, bool] = {}
         self._macs: dict[str, str] = {}
+        self.prober = Prober()
+        self.probe_failed: set[str] = set()
+        """Members failed by probes (the handler's view: updated on its thread)."""
+        self.flapping: set[str] = set()
+        """Members whose link flapped and has not been up for the detection time."""
+        self._ups: dict[str, deque[float]] = defaultdict(deque)
+        self._hold_token: dict[str, str] = {}
+        self._link_seen: dict[str, bool] = {}
 
     # -- kernel access (per thread: the handler's own) ---------------------------
     def _nl(self) -> Netlink:
@@ -147,8 +179,18 @@ class IpmpHandler:
         return {
             name
             for name, link in world.links.items()
-            if link.up and link.carrier and name not in offline
+            if link.up
+            and link.carrier
+            and name not in offline
+            and name not in self.probe_failed
+            and name not in self.flapping
         }
+
+    def probe_snapshot(self) -> dict[str, dict[str, object]]:
+        """Probe state by member: {"state": ok|failed|disabled|unknown,
+        "targets", "sent", "answered", "lost", "rtt_ms" (the last few),
+        "test_address"} (docs/ipmp.md)."""
+        return self.prober.snapshot()
 
     def _foreign(self, world: World, name: str) -> list[str]:
         """Global addresses on ``name`` that are not ours: someone else's."""
@@ -175,11 +217,17 @@ class IpmpHandler:
             prepare_member(name)
         if not link.up:
             nl.set_link_up(name, True)
-        wanted = [str(a) for a in nic.test_addresses]
+        if nic.group and nic.test_addresses:
+            # Probe replies arrive on the member that sent the probe, while the
+            # route back to the target may leave by another member: strict
+            # reverse-path filtering (rp_filter=1, some distributions' default)
+            # drops them and fails a healthy NIC.  Loose (2) keeps the check
+            # (the kernel uses the larger of "all" and the NIC's value).
+            set_conf(name, 4, "rp_filter", 2)
+        for address in nic.test_addresses:  # stationary, never a source for data
+            nl.add_deprecated_address(name, test_address_cidr(address))
         if not nic.group:
-            wanted += [str(a) for a in nic.addresses]  # no group: they simply live here
-        if wanted:
-            errors = nl.add_addresses(name, wanted)
+            errors = nl.add_addresses(name, [str(a) for a in nic.addresses])
             if errors:
                 raise NetlinkError("; ".join(errors.values()))
 
@@ -314,7 +362,12 @@ class IpmpHandler:
     @hookimpl
     def rcm_configure(self, ctx: HandlerContext) -> str:
         self.config = load_config(ctx.config_dir)
+        self.prober.configure(probe_configs(self.config))
         return config_summary(self.config, ctx.config_dir)
+
+    @hookimpl
+    def rcm_event_sources(self, ctx: HandlerContext) -> list[Prober]:
+        return [self.prober]
 
     @hookimpl
     def rcm_register(self, ctx: HandlerContext) -> list[str]:
@@ -401,7 +454,7 @@ class IpmpHandler:
                 )
         nic = self.config.interfaces.get(name)
         if nic is not None:
-            stationary = [str(a) for a in nic.test_addresses]
+            stationary = [test_address_cidr(a) for a in nic.test_addresses]
             if not nic.group:
                 stationary += [str(a) for a in nic.addresses]
             if stationary:
@@ -477,7 +530,12 @@ class IpmpHandler:
 
     @hookimpl
     def rcm_notify_event(self, ctx: HandlerContext, event: Event) -> None:
-        """Carrier or admin state of a member changed: fail over or back."""
+        """Carrier or admin state of a member changed, or its probes say it
+        failed or was repaired, or a flapping link held long enough: fail
+        over or back (one path for all of them, as for carrier loss)."""
+        if event.source == SOURCE:
+            self._probe_event(ctx, event)
+            return
         link = LinkEvent.from_event(event)
         if link is None:
             return
@@ -485,12 +543,91 @@ class IpmpHandler:
         group = self.config.group_of(name)
         if not group:
             return
-        usable_now = link.usable
-        if self._usable_seen.get(name) == usable_now:
+        was_up = self._link_seen.get(name)
+        self._link_seen[name] = link.usable
+        if link.usable and was_up is False:
+            self._note_up(name, group)
+        elif not link.usable:
+            self.flapping.discard(name)
+            self._hold_token.pop(name, None)
+        usable_now = link.usable and name not in self.probe_failed and name not in self.flapping
+        self._member_changed(ctx, name, group, usable_now)
+
+    def _note_up(self, name: str, group: str) -> None:
+        """The link came back: more than FLAP_LIMIT times in FLAP_WINDOW and
+        it is held (not usable) until it stays up for the detection time."""
+        now = time.monotonic()
+        ups = self._ups[name]
+        ups.append(now)
+        while ups and ups[0] < now - FLAP_WINDOW:
+            ups.popleft()
+        if len(ups) > FLAP_LIMIT:
+            self.flapping.add(name)
+            token = f"{now:.6f}"
+            self._hold_token[name] = token
+            seconds = self.config.groups[group].failure_detection_time_ms / 1000
+            self.prober.hold(name, seconds, token)
+
+    def _probe_event(self, ctx: HandlerContext, event: Event) -> None:
+        name = event.get("IFNAME")
+        group = self.config.group_of(name)
+        if not group:
             return
+        if event.action == PROBE:
+            if event.get("STATE") == "failed":
+                self.probe_failed.add(name)
+            else:
+                self.probe_failed.discard(name)
+        elif event.action == STABLE:
+            if self._hold_token.get(name) != event.get("TOKEN"):
+                return  # the link went down again since: a newer hold counts
+            self.flapping.discard(name)
+            del self._hold_token[name]
+            ctx.log.info("%s: link stable for the detection time; no longer flapping", name)
+        else:
+            return
+        link = self._nl().link(name)
+        usable_now = (
+            link is not None
+            and link.up
+            and link.carrier
+            and name not in self.probe_failed
+            and name not in self.flapping
+        )
+        self._member_changed(ctx, name, group, usable_now)
+
+    def _member_changed(self, ctx: HandlerContext, name: str, group: str, usable_now: bool) -> None:
+        """Reconcile ``group`` if ``name``'s usability changed, with in.mpathd's
+        log lines.  A NIC rcm itself is detaching or detached changes quietly
+        (no "failure" for a planned detach)."""
+        was = self._usable_seen.get(name)
+        if was == usable_now:
+            return
+        members = [nic.name for nic in self.config.members(group)]
+        others_usable = any(self._usable_seen.get(n, True) for n in members if n != name)
         self._usable_seen[name] = usable_now
-        plan, usable = self._reconcile_group(ctx, group, self._observe(), self._offline(ctx))
+        offline = self._offline(ctx)
+        planned = name in offline or any(
+            r.get("name") == name for _k, r in ctx.store.items("detached:")
+        )
+        if not planned:
+            if usable_now:
+                ctx.log.warning("%s", nic_repair(name, group))
+                if not others_usable:
+                    ctx.log.warning("%s", group_repaired(name, group))
+            else:
+                ctx.log.error("%s", nic_failure(name, group))
+        plan, usable = self._reconcile_group(ctx, group, self._observe(), offline)
         self._report(ctx, plan, usable)
+        if planned:
+            return
+        if not usable_now:
+            for dst in sorted({m.dst for m in plan.moves if m.src == name}):
+                ctx.log.warning("%s", failed_over(name, dst))
+            if not usable:
+                ctx.log.error("%s", all_failed(group))
+        elif any(m.dst == name for m in plan.moves):
+            ctx.log.warning("%s", failed_back(name))
 
     @hookimpl
     def rcm_reconcile(self, ctx: HandlerContext, reason: str) -> None:

@@ -93,3 +93,30 @@ def config_summary(config: IpmpConfig, config_dir: Path) -> str:
     else:
         read += f", no groups (no {groups_file})"
     return read
+
+
+# -- in.mpathd's words (rcmd's log; an admin greps for these) -------------------
+
+
+def nic_failure(ifname: str, group: str) -> str:
+    return f"NIC failure detected on {ifname} of group {group}"
+
+
+def failed_over(ifname: str, to: str) -> str:
+    return f"Successfully failed over from NIC {ifname} to NIC {to}"
+
+
+def nic_repair(ifname: str, group: str) -> str:
+    return f"NIC repair detected on {ifname} of group {group}"
+
+
+def failed_back(ifname: str) -> str:
+    return f"Successfully failed back to NIC {ifname}"
+
+
+def all_failed(group: str) -> str:
+    return f"All Interfaces in group {group} have failed"
+
+
+def group_repaired(ifname: str, group: str) -> str:
+    return f"At least 1 interface ({ifname}) of group {group} has repaired"

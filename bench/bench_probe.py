@@ -1,0 +1,223 @@
+"""Benchmark: probe-based failure detection (time, client-seen outage, CPU).
+
+Not a test: it prints medians (and writes JSON with --json).  The failure is
+the one probes exist for: nic0's switch port (``p-nic0``) is taken off the
+bridge, so nic0 keeps its carrier but nothing it sends arrives.
+
+- detection:  from taking the port off (the start of the ``ip`` command
+              that does it) until the client's segment hears 192.0.2.10
+              announced from nic1 (a sniffer in the client namespace: the
+              detection plus the failover up to its first announcement), for each
+              ``failure_detection_time_ms`` in ``--fdt`` (default 100, 1000,
+              10000), as a ratio of the configured time.  Then the port goes
+              back and the bench waits for the failback (ten answered probes).
+- outage:     with 1 and 100 data addresses on nic0 and a 100 ms detection
+              time, the longest pause of a TCP conversation with 192.0.2.10
+              (and 2001:db8::10) from the port going off until it answers
+              through nic1 (bench_outage.py's client and measure).
+- cpu:        rcmd's CPU time (utime + stime, /proc) over ``--cpu-seconds``
+              while probing ``--members`` members at 100 ms, against the same
+              lab with no test addresses (link state only) in the same run.
+
+Run as root:  python bench/bench_probe.py [--fdt 100,1000,10000] [--sizes 1,100]
+              [--members 100] [--cpu-seconds 60] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_outage import V6, Announcements, Bench, data_addresses  # noqa: E402
+from rcm_lab import Lab, LabError, raise_on_signals, wait_until  # noqa: E402
+
+CLIENT_TARGET = "192.0.2.100"
+
+
+def probed(data0: list[str], fdt: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    interfaces = {
+        "nic0": {
+            "group": "g",
+            "addresses": data0,
+            "test_addresses": ["192.0.2.20/24", "2001:db8::20/64"],
+        },
+        "nic1": {
+            "group": "g",
+            "addresses": ["192.0.2.11/24", "2001:db8::11/64"],
+            "test_addresses": ["192.0.2.21/24", "2001:db8::21/64"],
+        },
+    }
+    groups = {"g": {"failure_detection_time_ms": fdt, "targets": [CLIENT_TARGET]}}
+    return interfaces, groups
+
+
+def port(lab: Lab, attached: bool) -> None:
+    lab.switch("link", "set", "p-nic0", *(("master", "br0") if attached else ("nomaster",)))
+
+
+def probing_started(lab: Lab) -> None:
+    if not wait_until(lambda: "nic0: probe targets" in lab.rcmd_log(), 30):
+        raise LabError("nic0 never started probing\n" + lab.snapshot())
+
+
+def bench_detection(fdt: int, rounds: int) -> dict[str, object]:
+    interfaces, groups = probed(["192.0.2.10/24", f"{V6}/64"], fdt)
+    samples = []
+    with Lab(interfaces=interfaces, groups=groups) as lab:
+        lab.start_rcmd(timeout=60)
+        probing_started(lab)
+        time.sleep(fdt / 1000)  # a few probes answered: state ok
+        heard = Announcements(lab)
+        for _ in range(rounds):
+            start = time.monotonic()
+            port(lab, attached=False)
+            if not wait_until(lambda s=start: heard.first_after(s) is not None, fdt / 100, 0.005):
+                raise LabError("no failover\n" + lab.snapshot())
+            samples.append((heard.first_after(start) - start) * 1000)  # type: ignore[operator]
+            port(lab, attached=True)
+            if not wait_until(lambda: "192.0.2.10/24" in lab.addresses("nic0"), fdt / 50, 0.01):
+                raise LabError("no failback\n" + lab.snapshot())
+            time.sleep(fdt / 1000 / 7 * 2)
+    median = statistics.median(samples)
+    return {
+        "failure_detection_time_ms": fdt,
+        "rounds": rounds,
+        "median_ms": round(median, 1),
+        "max_ms": round(max(samples), 1),
+        "median_ratio": round(median / fdt, 2),
+        "all_ms": [round(s, 1) for s in samples],
+    }
+
+
+def bench_outage(n: int, rounds: int, fdt: int) -> dict[str, object]:
+    addrs = data_addresses(n)
+    interfaces, groups = probed([*addrs, f"{V6}/64"], fdt)
+    gaps4, gaps6 = [], []
+    with Lab(interfaces=interfaces, groups=groups) as lab:
+        lab.start_rcmd(timeout=60)
+        bench = Bench(lab, addrs, 0.01)
+        if not bench.home():
+            raise LabError("rcmd did not place the addresses\n" + lab.snapshot())
+        probing_started(lab)
+        time.sleep(1)
+        for _ in range(rounds):
+            gaps, _settle, _heard = bench.measure(lambda: port(lab, False), bench.away)
+            gaps4.append(gaps[0])
+            gaps6.append(gaps[1])
+            bench.measure(lambda: port(lab, True), bench.home)
+    return {
+        "addresses": n,
+        "failure_detection_time_ms": fdt,
+        "rounds": rounds,
+        "v4_median_ms": statistics.median(gaps4),
+        "v6_median_ms": statistics.median(gaps6),
+        "v4_all_ms": gaps4,
+        "v6_all_ms": gaps6,
+    }
+
+
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of every thread of ``pid``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def bench_cpu(members: int, seconds: float, probing: bool) -> dict[str, object]:
+    nics = [f"nic{i}" for i in range(members)]
+    interfaces = {
+        nic: {
+            "group": "g",
+            "addresses": [f"10.1.1.{i + 1}/16"],
+            "test_addresses": [f"10.1.0.{i + 1}/16"] if probing else [],
+        }
+        for i, nic in enumerate(nics)
+    }
+    groups = {"g": {"failure_detection_time_ms": 100, "targets": ["10.1.255.1"]}}
+    with Lab(nics=nics, interfaces=interfaces, groups=groups) as lab:
+        lab.client("addr", "add", "10.1.255.1/16", "dev", "eth0")
+        proc = lab.start_rcmd(timeout=120)
+        last = nics[-1]
+        if not lab.wait_for_addresses(last, [f"10.1.1.{members}/16"], timeout=60):
+            raise LabError("rcmd did not place the addresses\n" + lab.snapshot())
+        if probing and not wait_until(lambda: f"{last}: probe targets" in lab.rcmd_log(), 60):
+            raise LabError("not probing\n" + lab.snapshot())
+        time.sleep(2)
+        (u0, s0), t0 = _cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(seconds)
+        (u1, s1), wall = _cpu_seconds(proc.pid), time.monotonic() - t0
+        user, system = u1 - u0, s1 - s0
+        used = user + system
+        failures = lab.rcmd_log().count("NIC failure detected")
+    return {
+        "members": members,
+        "probing": probing,
+        "seconds": round(wall, 1),
+        "cpu_s": round(used, 2),
+        "user_s": round(user, 2),
+        "system_s": round(system, 2),
+        "percent_of_one_core": round(100 * used / wall, 2),
+        "failures_logged": failures,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--fdt", default="100,1000,10000", help="detection times (ms), comma list")
+    p.add_argument("--sizes", default="1,100", help="data addresses for the outage part")
+    p.add_argument("--members", type=int, default=100)
+    p.add_argument("--cpu-seconds", type=float, default=60.0)
+    p.add_argument("--skip", default="", help="parts to skip: detection,outage,cpu")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    if os.geteuid() != 0:
+        print("bench_probe: needs root (network namespaces)", file=sys.stderr)
+        return 2
+    raise_on_signals()
+    skip = set(args.skip.split(",")) - {""}
+    out: dict[str, list[dict[str, object]]] = {"detection": [], "outage": [], "cpu": []}
+    if "detection" not in skip:
+        for fdt in (int(x) for x in args.fdt.split(",")):
+            rounds = 15 if fdt <= 100 else 5 if fdt <= 1000 else 2
+            row = bench_detection(fdt, rounds)
+            out["detection"].append(row)
+            print(
+                f"detection  fdt {fdt:>6} ms: median {row['median_ms']} ms "
+                f"({row['median_ratio']}x), max {row['max_ms']} ms, n={rounds}",
+                flush=True,
+            )
+    if "outage" not in skip:
+        for n in (int(x) for x in args.sizes.split(",")):
+            row = bench_outage(n, 3, 100)
+            out["outage"].append(row)
+            print(
+                f"outage     {n:>4} addresses, fdt 100 ms: v4 median {row['v4_median_ms']} ms,"
+                f" v6 median {row['v6_median_ms']} ms (all v4 {row['v4_all_ms']})",
+                flush=True,
+            )
+    if "cpu" not in skip:
+        for probing in (False, True):
+            row = bench_cpu(args.members, args.cpu_seconds, probing)
+            out["cpu"].append(row)
+            print(
+                f"cpu        {args.members} members, probing={probing}: "
+                f"{row['percent_of_one_core']}% of one core over {row['seconds']} s "
+                f"(user {row['user_s']} s, system {row['system_s']} s) "
+                f"({row['failures_logged']} failures logged)",
+                flush=True,
+            )
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,524 @@
+"""Probe-based failure detection: in.mpathd's targets and state machine.
+
+Each member with a test address sends an ICMP echo from that address, out of
+that NIC only (:class:`rcm_netkit.icmpprobe.ProbeSocket`), every
+``failure_detection_time / 7`` with a random jitter (each interval between
+0.85 and 1 times that), to its targets in turn.  A probe not answered within
+1.5 intervals is lost (counted as the probe after next goes: on a loaded host
+a reply may come a little after the next probe).  Five lost in a row: the
+member has failed; ten answered in a row: it is repaired.  So a path that
+dies is noticed within seven intervals at worst, the detection time.
+
+Targets, as in.mpathd chooses them: the gateways of routes through any
+member of the group (on-link routers); else the group's configured
+``targets``; else on-link hosts that answer an echo to the all-hosts group
+(224.0.0.1, or ff02::1 for IPv6), at most :data:`MAX_TARGETS`, never the
+host's own addresses.  IPv6 probes go from the NIC's link-local address to
+link-local targets, as in.mpathd's do (:mod:`rcm_netkit.icmpprobe` says
+why).  A member with no target cannot be judged by probes: its state is
+``unknown`` and only its link counts.
+
+One thread runs every member (a selector over the probe sockets and a wake-up
+pipe): :class:`Prober` is the IPMP handler's event source.  It posts an Event
+(source ``ipmp``, action ``probe``, ``IFNAME`` and ``STATE``) when a member
+fails or is repaired, which reaches the handler on rcmd's worker like a
+carrier change, and it also runs the handler's timers (action ``stable``:
+a flapping link has stayed up long enough).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import heapq
+import ipaddress
+import logging
+import os
+import random
+import selectors
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from rcm_netkit.icmpprobe import EchoReply, ProbeSocket
+
+from rcm.model import Event
+
+log = logging.getLogger(__name__)
+
+SOURCE = "ipmp"
+PROBE = "probe"
+STABLE = "stable"
+
+PROBES_PER_DETECTION = 7  # in.mpathd: the detection time is 7 probe intervals
+FAILURE_AFTER = 5  # lost in a row
+REPAIR_AFTER = 10  # answered in a row
+JITTER = (0.85, 1.0)  # each interval is this fraction of detection time / 7
+MAX_TARGETS = 5  # in.mpathd's MAX_PROBE_TARGETS
+RTTS_KEPT = 8
+REFRESH_EVERY = 50  # probes between two looks for routers / configured targets
+TIMEOUT_INTERVALS = 1.5  # a probe unanswered this many intervals is lost
+SLACK = 0.002  # seconds: members due this close together are probed in one wake-up
+ROUTES_TTL = 30.0  # seconds a route dump serves every member (see _routes)
+ALL_HOSTS = {4: "224.0.0.1", 6: "ff02::1"}
+DISCOVERY_SEQ = 0xFFFF  # the sequence number of a discovery echo (never a probe's)
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """What to probe for one member (from the IPMP configuration)."""
+
+    ifname: str
+    group: str
+    test_address: str | None  # the source of its probes; None: link state only
+    detection_ms: int
+    targets: tuple[str, ...] = ()  # the group's configured targets
+
+
+@dataclass
+class MemberProbe:
+    """One member's probe state: counters and the five/ten rule.  Pure (no
+    sockets), so the rule is tested without a network."""
+
+    ifname: str
+    interval: float  # seconds between probes (before jitter)
+    state: str = "unknown"  # ok | failed | unknown (disabled: no test address)
+    targets: list[str] = field(default_factory=list)
+    sent: int = 0
+    answered: int = 0
+    lost: int = 0
+    lost_in_row: int = 0
+    answered_in_row: int = 0
+    rtts: deque[float] = field(default_factory=lambda: deque(maxlen=RTTS_KEPT))
+    outstanding: dict[int, int] = field(default_factory=dict)  # seq -> sent (ns)
+    next_seq: int = 0
+
+    def take_seq(self) -> int:
+        seq = self.next_seq
+        self.next_seq = (seq + 1) % DISCOVERY_SEQ
+        return seq
+
+    def on_sent(self, seq: int, sent_ns: int) -> None:
+        self.sent += 1
+        self.outstanding[seq] = sent_ns
+
+    def expire(self, now_ns: int | None = None, timeout_ns: int = 0) -> str | None:
+        """Probes unanswered for ``timeout_ns`` (all of them without
+        ``now_ns``) are lost; called as the next probe goes.  Returns
+        ``failed`` when this makes the member fail."""
+        changed = None
+        for seq, sent_ns in list(self.outstanding.items()):
+            if now_ns is not None and sent_ns > now_ns - timeout_ns:
+                continue  # still in time
+            del self.outstanding[seq]
+            self.lost += 1
+            self.lost_in_row += 1
+            self.answered_in_row = 0
+            if self.lost_in_row >= FAILURE_AFTER and self.state != "failed":
+                self.state = changed = "failed"
+        return changed
+
+    def on_reply(self, seq: int, received_ns: int) -> str | None:
+        """An answer; returns ``ok`` when it repairs a failed member."""
+        sent_ns = self.outstanding.pop(seq, None)
+        if sent_ns is None:
+            return None  # late (already counted lost) or a duplicate
+        self.answered += 1
+        self.answered_in_row += 1
+        self.lost_in_row = 0
+        self.rtts.append((received_ns - sent_ns) / 1e6)
+        if self.state == "unknown":
+            self.state = "ok"  # in service already: nothing to announce
+        elif self.state == "failed" and self.answered_in_row >= REPAIR_AFTER:
+            self.state = "ok"
+            return "ok"
+        return None
+
+    def reset(self) -> str | None:
+        """Probing stopped (socket gone, no targets): back to unknown.  Returns
+        ``unknown`` if the member was failed (its failure no longer stands)."""
+        was = self.state
+        self.state = "unknown"
+        self.outstanding.clear()
+        self.lost_in_row = self.answered_in_row = 0
+        return "unknown" if was == "failed" else None
+
+    def snapshot(self, test_address: str | None) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "targets": list(self.targets),
+            "sent": self.sent,
+            "answered": self.answered,
+            "lost": self.lost,
+            "rtt_ms": [round(r, 3) for r in self.rtts],
+            "test_address": test_address,
+        }
+
+
+def _family(address: str) -> int:
+    return ipaddress.ip_address(address).version
+
+
+def choose_targets(
+    family: int,
+    group_members: Iterable[str],
+    routes: Iterable[tuple[int, str | None, str]],
+    configured: Iterable[str],
+) -> list[str]:
+    """Routers first (gateways of routes through a group member), else the
+    configured targets, of ``family``; at most MAX_TARGETS, in order.
+    ``routes`` are (family, gateway, ifname)."""
+    members = set(group_members)
+    routers: list[str] = []
+    for fam, gateway, ifname in routes:
+        if fam != family or not gateway or ifname not in members or gateway in routers:
+            continue
+        if family == 6 and not ipaddress.ip_address(gateway).is_link_local:
+            continue  # IPv6 probes reach link-local targets only
+        routers.append(gateway)
+    if routers:
+        return routers[:MAX_TARGETS]
+    return [t for t in configured if _family(t) == family][:MAX_TARGETS]
+
+
+class _Member:
+    """A probed member: its configuration, state, socket and next send time."""
+
+    def __init__(self, config: ProbeConfig, ident: int) -> None:
+        self.config = config
+        self.ident = ident
+        self.probe = MemberProbe(config.ifname, config.detection_ms / 1000 / PROBES_PER_DETECTION)
+        self.sock: ProbeSocket | None = None
+        self.turn = 0  # which target next
+        self.until_refresh = 0
+        self.discovering = False
+        self.discovered: list[str] = []
+
+
+class Prober:
+    """The IPMP handler's event source: probes every member, runs timers.
+
+    Thread-safe to configure (:meth:`configure`, :meth:`hold`) and to read
+    (:meth:`snapshot`) from other threads; everything else happens on the
+    thread in :meth:`run`.  ``routes`` returns (family, gateway, ifname) of
+    the main table and ``local_addresses`` the host's addresses; both are
+    called on the probing thread (defaults: rtnetlink in this namespace).
+    """
+
+    name = "ipmp-probe"
+
+    def __init__(
+        self,
+        routes: Callable[[], list[tuple[int, str | None, str]]] | None = None,
+        local_addresses: Callable[[], set[str]] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._wanted: dict[str, ProbeConfig] = {}
+        self._members: dict[str, _Member] = {}
+        self._timers: list[tuple[float, int, str, dict[str, str]]] = []
+        self._timer_seq = 0
+        self._routes_fn = routes
+        self._local_fn = local_addresses
+        self._nl = None
+        self._route_cache: tuple[float, list[tuple[int, str | None, str]]] | None = None
+        self._changed = True
+        self._queue: list[tuple[float, int, _Member]] = []
+        self._order = 0
+        self._rpipe, self._wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._ident_base = random.randrange(0x10000)
+        self._rng = random.Random()
+
+    # -- other threads -----------------------------------------------------------
+    def configure(self, members: Iterable[ProbeConfig]) -> None:
+        """The members to probe (all of them, replacing the previous list)."""
+        with self._lock:
+            self._wanted = {m.ifname: m for m in members}
+            self._changed = True
+        self._wake()
+
+    def hold(self, ifname: str, seconds: float, token: str) -> None:
+        """Post a ``stable`` event for ``ifname`` with ``token`` after ``seconds``."""
+        with self._lock:
+            self._timer_seq += 1
+            heapq.heappush(
+                self._timers,
+                (time.monotonic() + seconds, self._timer_seq, ifname, {"TOKEN": token}),
+            )
+        self._wake()
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        """Probe state of every configured member (see docs/ipmp.md)."""
+        with self._lock:
+            out: dict[str, dict[str, object]] = {}
+            for name, cfg in sorted(self._wanted.items()):
+                member = self._members.get(name)
+                if cfg.test_address is None:
+                    out[name] = MemberProbe(name, 0, state="disabled").snapshot(None)
+                elif member is None:
+                    out[name] = MemberProbe(name, 0).snapshot(cfg.test_address)
+                else:
+                    out[name] = member.probe.snapshot(cfg.test_address)
+            return out
+
+    def failed(self) -> set[str]:
+        """Members whose probes say failed now."""
+        with self._lock:
+            return {n for n, m in self._members.items() if m.probe.state == "failed"}
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wpipe, b"x")
+
+    # -- the probing thread --------------------------------------------------------
+    def _routes(self) -> list[tuple[int, str | None, str]]:
+        """The main table's routes, read at most every :data:`ROUTES_TTL`
+        for all members: a dump (with the link dump that names the routes'
+        NICs) decoded by pyroute2 costs ~0.1 s of CPU with 100 NICs, so a dump
+        per member per refresh took most of a core, and one a second 10%.
+        A router added is noticed within that time."""
+        now = time.monotonic()
+        if self._route_cache is None or now - self._route_cache[0] > ROUTES_TTL:
+            self._route_cache = (now, self._read_routes())
+        return self._route_cache[1]
+
+    def _read_routes(self) -> list[tuple[int, str | None, str]]:
+        if self._routes_fn is not None:
+            return self._routes_fn()
+        from rcm_netkit.netlink import Netlink
+
+        if self._nl is None:
+            self._nl = Netlink()
+        return [(r.family, r.gateway, r.ifname) for r in self._nl.routes()]
+
+    def _local(self) -> set[str]:
+        if self._local_fn is not None:
+            return self._local_fn()
+        from rcm_netkit.netlink import Netlink
+
+        if self._nl is None:
+            self._nl = Netlink()
+        return {a.address for a in self._nl.addresses()}
+
+    def _schedule(self, member: _Member, at: float) -> None:
+        self._order += 1
+        heapq.heappush(self._queue, (at, self._order, member))
+
+    def _apply_config(self, now: float) -> None:
+        with self._lock:
+            if not self._changed:
+                return
+            self._changed = False
+            wanted = {n: c for n, c in self._wanted.items() if c.test_address}
+            for name in list(self._members):
+                if name not in wanted or self._members[name].config != wanted[name]:
+                    self._close(self._members.pop(name))
+            for i, (name, cfg) in enumerate(sorted(wanted.items())):
+                if name not in self._members:
+                    member = _Member(cfg, (self._ident_base + i * 7919) & 0xFFFF)
+                    self._members[name] = member
+                    # Start spread over one interval, not all at once.
+                    self._schedule(member, now + self._rng.uniform(0, member.probe.interval))
+
+    @staticmethod
+    def _close(member: _Member) -> None:
+        if member.sock is not None:
+            member.sock.close()
+            member.sock = None
+
+    @staticmethod
+    def _open(member: _Member) -> bool:
+        cfg = member.config
+        assert cfg.test_address is not None
+        # IPv6 probes go from the link-local address ("::": the kernel's pick).
+        source = cfg.test_address if _family(cfg.test_address) == 4 else "::"
+        try:
+            member.sock = ProbeSocket(cfg.ifname, source, ident=member.ident)
+        except OSError as e:
+            if e.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENXIO):
+                log.warning("%s: cannot probe from %s: %s", cfg.ifname, cfg.test_address, e)
+            return False
+        return True
+
+    def _refresh_targets(self, member: _Member) -> None:
+        cfg = member.config
+        family = _family(cfg.test_address or "0.0.0.0")
+        group = [c.ifname for c in self._wanted.values() if c.group == cfg.group]
+        try:
+            routes = self._routes()
+        except Exception as e:  # noqa: BLE001 - a failed lookup keeps the old targets
+            log.warning("%s: cannot read routes for probe targets: %s", cfg.ifname, e)
+            return
+        found = choose_targets(family, group, routes, cfg.targets)
+        if found:
+            member.discovered = []
+        elif member.discovered:
+            found = member.discovered
+        elif member.probe.state == "failed" and member.probe.targets:
+            found = member.probe.targets  # keep judging against what answered before
+        if found != member.probe.targets:
+            member.probe.targets = found
+            member.turn = 0
+            if found:
+                log.info("%s: probe targets %s", cfg.ifname, ", ".join(found))
+        member.until_refresh = REFRESH_EVERY
+
+    def _tick(self, member: _Member, now: float, post: Callable[[Event], None]) -> None:
+        """One member's turn: read the answers that came since its last probe
+        (they carry the kernel's receive time), count the unanswered one
+        lost, send the next."""
+        probe = member.probe
+        self._schedule(member, now + probe.interval * self._rng.uniform(*JITTER))
+        if member.sock is not None:
+            try:
+                # One probe out: one reply due, read it and stop (saves a read
+                # that only says "empty"); more out, or discovering: read all.
+                one = not member.discovering and len(probe.outstanding) <= 1
+                replies = member.sock.receive(first_only=one)
+            except OSError as e:
+                log.debug("%s: cannot read probe replies: %s", member.config.ifname, e)
+                replies = []
+            self._receive(member, replies, post)
+        changed = None
+        if member.discovering:
+            member.discovering = False  # the answers came, or none did
+        else:
+            # A probe is lost once it is TIMEOUT_INTERVALS old: the one sent
+            # at the previous turn still has time (on a loaded host the
+            # kernel may deliver its reply a little late), the one before not.
+            timeout_ns = int(probe.interval * TIMEOUT_INTERVALS * 1e9)
+            changed = probe.expire(time.time_ns(), timeout_ns)
+        if member.sock is None and not self._open(member):
+            changed = probe.reset() or changed
+            self._post(post, member, changed)
+            return
+        member.until_refresh -= 1
+        if member.until_refresh <= 0 or not probe.targets:
+            self._refresh_targets(member)
+        if not probe.targets:
+            # in.mpathd: no router, no target: ask the link who answers.
+            changed = probe.reset() or changed
+            target, seq, member.discovering = (
+                ALL_HOSTS[6 if member.sock.v6 else 4],
+                DISCOVERY_SEQ,
+                True,
+            )
+        else:
+            target = probe.targets[member.turn % len(probe.targets)]
+            member.turn += 1
+            seq = probe.take_seq()
+        try:
+            sent_ns = member.sock.send(target, seq)
+        except OSError as e:
+            # The NIC left, or lost its test address: it cannot be judged by
+            # probes now (its link state says the rest).
+            log.debug("%s: probe to %s not sent: %s", member.config.ifname, target, e)
+            self._close(member)
+            changed = probe.reset() or changed
+        else:
+            if not member.discovering:
+                probe.on_sent(seq, sent_ns)
+        self._post(post, member, changed)
+
+    def _receive(self, member: _Member, replies: list[EchoReply], post) -> None:
+        local: set[str] | None = None
+        for reply in replies:
+            if reply.seq == DISCOVERY_SEQ:
+                if local is None and member.discovering:
+                    # Read now, not cached: the host's own addresses answer
+                    # the all-hosts echo too, and must never be targets.
+                    try:
+                        local = self._local()
+                    except Exception as e:  # noqa: BLE001
+                        log.warning("cannot read the host's addresses: %s", e)
+                        return
+                if (
+                    member.discovering
+                    and local is not None
+                    and reply.source not in local
+                    and reply.source not in member.discovered
+                    and len(member.discovered) < MAX_TARGETS
+                ):
+                    member.discovered.append(reply.source)
+                    member.probe.targets = list(member.discovered)
+                    log.info(
+                        "%s: probe targets %s (answered %s)",
+                        member.config.ifname,
+                        ", ".join(member.discovered),
+                        ALL_HOSTS[6 if reply.source.count(":") else 4],
+                    )
+                continue
+            self._post(post, member, member.probe.on_reply(reply.seq, reply.received_ns))
+
+    @staticmethod
+    def _post(post: Callable[[Event], None], member: _Member, state: str | None) -> None:
+        if state is None:
+            return
+        log.debug("%s: probes say %s", member.config.ifname, state)
+        post(Event(SOURCE, PROBE, {"IFNAME": member.config.ifname, "STATE": state}))
+
+    def run(self, post: Callable[[Event], None], stop: threading.Event) -> None:
+        """Probe until ``stop``: members in order of their next probe (a
+        heap), those due within :data:`SLACK` of each other in one wake-up;
+        the thread sleeps in between (the only thing it waits on is the
+        wake-up pipe: replies are read at each member's next turn)."""
+        sel = selectors.DefaultSelector()
+        sel.register(self._rpipe, selectors.EVENT_READ, None)
+        try:
+            while not stop.is_set():
+                now = time.monotonic()
+                self._apply_config(now)
+                queue = self._queue
+                while queue and queue[0][0] <= now + SLACK:
+                    _at, _order, member = heapq.heappop(queue)
+                    if self._members.get(member.config.ifname) is not member:
+                        continue  # configured away meanwhile
+                    with self._lock:
+                        self._tick(member, now, post)
+                self._fire_timers(post, now)
+                deadline = min(
+                    queue[0][0] if queue else now + 0.5,
+                    self._timers[0][0] if self._timers else now + 0.5,
+                )
+                if sel.select(max(0.0, deadline - time.monotonic())):
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._rpipe, 4096)
+        finally:
+            for member in list(self._members.values()):
+                self._close(member)
+            sel.close()
+            if self._nl is not None:
+                self._nl.close()
+                self._nl = None
+
+    def _fire_timers(self, post: Callable[[Event], None], now: float) -> None:
+        while True:
+            with self._lock:
+                if not self._timers or self._timers[0][0] > now:
+                    return
+                _at, _seq, ifname, props = heapq.heappop(self._timers)
+            post(Event(SOURCE, STABLE, {"IFNAME": ifname, **props}))
+
+
+def probe_configs(config: object) -> list[ProbeConfig]:
+    """What to probe, from an :class:`rcm_ipmp.config.IpmpConfig`: every
+    group member, with its first test address (IPv4 preferred) or None."""
+    out = []
+    for nic in config.interfaces.values():  # type: ignore[attr-defined]
+        if not nic.group:
+            continue
+        group = config.groups[nic.group]  # type: ignore[attr-defined]
+        tests = sorted(nic.test_addresses, key=lambda a: a.version)
+        test = str(tests[0].ip) if tests else None
+        family = tests[0].version if tests else 4
+        out.append(
+            ProbeConfig(
+                ifname=nic.name,
+                group=nic.group,
+                test_address=test,
+                detection_ms=group.failure_detection_time_ms,
+                targets=tuple(str(t) for t in group.targets if t.version == family),
+            )
+        )
+    return out
