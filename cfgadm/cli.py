@@ -109,7 +109,7 @@ class _CfgadmCommand(click.Command):
     add_help_option=True,
 )
 @click.option("-l", "list_", is_flag=True, help="List attachment points (the default).")
-@click.option("-a", "all_", is_flag=True, help="Also list dynamic aps (all aps are listed here).")
+@click.option("-a", "all_", is_flag=True, help="Also list dynamic aps (base::dynamic).")
 @click.option("-v", "verbose", count=True, help="Verbose: add the Information column.")
 @click.option(
     "-s",
@@ -136,13 +136,15 @@ class _CfgadmCommand(click.Command):
     "-x",
     "hardware_function",
     metavar="hardware_function",
-    help="Hardware specific function (none supported yet).",
+    help="Hardware specific function of the ap's class (cfgadm -h ap_type lists them).",
 )
 @click.option("-t", "test", is_flag=True, help="Test the aps (not supported yet).")
 @click.option("-f", "force", is_flag=True, help="Force: override data vetoes.")
 @click.option("-y", "yes", is_flag=True, help="Answer yes to the confirmation question.")
 @click.option("-n", "no", is_flag=True, help="Answer no to the confirmation question.")
-@click.option("-h", "usage", is_flag=True, help="Print the usage synopsis.")
+@click.option(
+    "-h", "usage", is_flag=True, help="Print the usage synopsis; with ap_types, their class help."
+)
 @click.argument("ap_ids", nargs=-1, metavar="[ap_id...]")
 def command(
     list_: bool,
@@ -166,7 +168,7 @@ def command(
     """
     if usage:
         _out(SYNOPSIS.rstrip("\n"))
-        return EXIT_OK
+        return _class_help(list(ap_ids)) if ap_ids else EXIT_OK
     # Syntax first, all of it, before anything is contacted: a usage error
     # (exit 3) must win over "not supported" (2) and over any failure (1).
     if len(functions) > 1:  # Solaris: a usage error, not "the last one wins"
@@ -179,10 +181,12 @@ def command(
     if mode != "-l" and not ap_ids:
         raise click.UsageError(f"{mode} needs at least one ap_id")
     opts = _listing_options(listing_options) if mode == "-l" else ListingOptions()
-    _refuse_unsupported(hardware_function, test, hardware_options)
+    _refuse_unsupported(None, test, hardware_options)
     if function is not None:
         return _change(function, list(ap_ids), force=force, yes=yes, no=no, verbose=verbose > 0)
-    return _list(list(ap_ids), opts, verbose=verbose > 0)
+    if hardware_function is not None:
+        return _hardware_function(hardware_function, list(ap_ids))
+    return _list(list(ap_ids), opts, verbose=verbose > 0, dynamic=all_)
 
 
 def _mode(list_: bool, function: str | None, hardware_function: str | None, test: bool) -> str:
@@ -283,15 +287,54 @@ def _os_error(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def _list(ap_ids: list[str], opts: ListingOptions, verbose: bool) -> int:
-    """``cfgadm -l``: print what exists, then complain about what does not."""
+def _list(ap_ids: list[str], opts: ListingOptions, verbose: bool, dynamic: bool = False) -> int:
+    """``cfgadm -l [-a] [ap_id|ap_type ...]``: print what exists, then
+    complain about what does not."""
     with _service(need_write=False) as service:
-        listing = service.list_aps(ap_ids, verbose)
+        if dynamic:
+            listing = service.list_aps(ap_ids, verbose, dynamic=True)
+        else:
+            listing = service.list_aps(ap_ids, verbose)
     for line in format_listing(listing, opts, verbose):
         _out(line)
     for ap_id in listing.missing:
         _err(f"{PROG}: Attachment point not found: {ap_id}")
     return EXIT_FAILED if listing.missing else EXIT_OK
+
+
+def _class_help(ap_types: list[str]) -> int:
+    """``cfgadm -h ap_type ...``: after the synopsis, each class's own help."""
+    with _service(need_write=False) as service:
+        texts = service.class_help(ap_types)
+    for text in texts.values():
+        _out("")
+        for line in text.splitlines():
+            _out(line)
+    return EXIT_OK
+
+
+def _hardware_function(function: str, ap_ids: list[str]) -> int:
+    """``cfgadm -x name[=value] ap_id...``: the class function, ap by ap,
+    stopping at the first that does not succeed."""
+    if os.geteuid() != 0:
+        raise CfgadmExit(
+            EXIT_FAILED, "permission denied: only root may run hardware specific functions"
+        )
+    from rcm.model import Outcome
+
+    with _service(need_write=True) as service:
+        for ap_id in ap_ids:
+            result = service.hardware_function(ap_id, function)
+            for line in result.messages:
+                _out(line)
+            if result.outcome is Outcome.DONE:
+                continue
+            if result.outcome is Outcome.NO_SUCH_AP:
+                _err(f"{PROG}: Attachment point not found: {result.ap_id or ap_id}")
+            else:
+                _err(f"{PROG}: {result.message or result.outcome.value}")
+            return result.exit_status
+    return EXIT_OK
 
 
 def _change(

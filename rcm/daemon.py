@@ -94,12 +94,21 @@ class Daemon:
         assert self.coordinator is not None
         op, fields = validate(request)
         if op == "list":
-            return self.coordinator.list_aps(list(fields["ap_ids"]), fields["verbose"]).to_dict()
+            return self.coordinator.list_aps(
+                list(fields["ap_ids"]), fields["verbose"], fields["dynamic"]
+            ).to_dict()
+        if op == "help":
+            try:
+                return {"help": self.coordinator.class_help(list(fields["ap_types"]))}
+            except RcmError as e:  # an unknown ap_type: the admin's to fix
+                return {"error": str(e)}
         ap_id = fields["ap_id"]
         if uid != 0:
             return Result(
                 Outcome.DENIED, ap_id, "permission denied: only root may change state"
             ).to_dict()
+        if op == "function":  # under the ap's lock; a write to sysfs, not an operation
+            return self.coordinator.hardware_function(ap_id, fields["function"]).to_dict()
         try:
             action = Action(fields["action"])
         except ValueError:

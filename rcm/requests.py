@@ -34,12 +34,20 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "list": {
         "ap_ids": Field(list, default=()),
         "verbose": Field(bool, default=False),
+        "dynamic": Field(bool, default=False),
     },
     "change_state": {
         "action": Field(str, required=True),
         "ap_id": Field(str, required=True),
         "force": Field(bool, default=False),
         "query_only": Field(bool, default=False),
+    },
+    "function": {
+        "ap_id": Field(str, required=True),
+        "function": Field(str, required=True),
+    },
+    "help": {
+        "ap_types": Field(list, default=()),
     },
 }
 
