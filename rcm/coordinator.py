@@ -505,11 +505,12 @@ class Coordinator:
             return Result(Outcome.BUSY, ap_id, str(e))
         try:
             text = self.call_on_owner(handler, run, ap, name, value)
-        except FunctionNotSupported as e:
-            return Result(Outcome.NOT_SUPPORTED, ap_id, str(e))
-        except HardwareError as e:
-            return Result(Outcome.FAILED, ap_id, str(e))
         except HandlerError as e:
+            cause = e.__cause__  # the class's own words, without "handler … failed in"
+            if isinstance(cause, FunctionNotSupported):
+                return Result(Outcome.NOT_SUPPORTED, ap_id, str(cause))
+            if isinstance(cause, HardwareError):
+                return Result(Outcome.FAILED, ap_id, str(cause))
             return Result(Outcome.FAILED, ap_id, str(e))
         finally:
             self.locks.release(op.token)

@@ -57,7 +57,7 @@ class PciSlotClass(SysfsApClass):
             kind = pci_class_name(self.sysfs.read(f"{DEVICES}/{functions[0]}/class"))
         else:
             condition = Condition.UNKNOWN
-            kind = "unknown"
+            kind = ""
         resources: list[str] = []
         phys = ""
         for fn in functions:
@@ -73,7 +73,7 @@ class PciSlotClass(SysfsApClass):
             info += f", card {vendor}:{model}"
         return ApInfo(
             self.ap_id(slot),
-            f"{kind}/hp",
+            f"{kind}/hp" if kind else "unknown",
             receptacle,
             occupant,
             condition,
