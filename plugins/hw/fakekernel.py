@@ -25,6 +25,7 @@ root writes through it.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import tempfile
@@ -50,15 +51,30 @@ class FakeKernel(Sysfs):
         root: str | Path,
         post: Callable[[Event], None] | None = None,
         on_net: Callable[[str, bool], None] | None = None,
+        stash: str | Path | None = None,
     ) -> None:
+        """``stash``: where removed devices are kept (default: a temporary
+        folder, removed on exit); give one to keep them across processes
+        (each cfgadm run of a lab test is a process of its own)."""
         super().__init__(root)
         self.post = post
         self.on_net = on_net
         self.events: list[Event] = []
         self.writes: list[tuple[str, str]] = []
-        self._stash = Path(tempfile.mkdtemp(prefix="rcm-fakekernel-"))
+        self._own_stash = stash is None
+        self._stash = Path(stash) if stash else Path(tempfile.mkdtemp(prefix="rcm-fakekernel-"))
+        self._stash.mkdir(parents=True, exist_ok=True)
         self._gone: dict[str, tuple[Path, list[tuple[str, str]], str]] = {}
         """folder (relative) -> (its copy, the links into it, its subsystem)"""
+        index = self._stash / "gone.json"
+        if index.exists():
+            for folder, (links, subsystem) in json.loads(index.read_text()).items():
+                copy = self._stash / folder.replace("/", "_")
+                self._gone[folder] = (copy, [tuple(x) for x in links], subsystem)
+
+    def _save(self) -> None:
+        index = {f: (links, sub) for f, (_, links, sub) in self._gone.items()}
+        (self._stash / "gone.json").write_text(json.dumps(index))
 
     def __enter__(self) -> FakeKernel:
         register_kernel(self)
@@ -66,7 +82,8 @@ class FakeKernel(Sysfs):
 
     def __exit__(self, *exc: object) -> None:
         unregister_kernel(self)
-        shutil.rmtree(self._stash, ignore_errors=True)
+        if self._own_stash:
+            shutil.rmtree(self._stash, ignore_errors=True)
 
     # -- events ------------------------------------------------------------------
     def _emit(self, action: str, subsystem: str, devpath: str, **props: str) -> None:
@@ -123,10 +140,12 @@ class FakeKernel(Sysfs):
         shutil.copytree(self.path(folder), copy, symlinks=True, dirs_exist_ok=True)
         shutil.rmtree(self.path(folder))
         self._gone[folder] = (copy, links, subsystem)
+        self._save()
         self._emit("remove", subsystem, f"/{folder}")
 
     def _bring(self, folder: str, subsystem: str) -> None:
         copy, links, _ = self._gone.pop(folder)
+        self._save()
         shutil.copytree(copy, self.path(folder), symlinks=True)
         shutil.rmtree(copy)
         for rel, target in links:
