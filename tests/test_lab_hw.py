@@ -169,3 +169,27 @@ def test_a_rollback_puts_the_port_back_in_its_bridge(stacked: Lab) -> None:
     assert "nic2: left bridge br9" in r.stdout and "nic2: back in bridge br9" in r.stdout
     assert master(stacked, "nic2") == "br9"
     assert "198.51.100.9/24" in stacked.addresses("br9")
+
+
+def test_class_functions_and_dynamic_aps_through_rcmd(lab: None) -> None:
+    """-a, -h ap_type and -x go over rcmd's socket (the request kinds
+    ``list`` with ``dynamic``, ``help``, ``function``)."""
+    with Lab() as made:
+        assert made.tmp is not None
+        FakeSysfs(made.tmp / "sys").pci_device("0000:00:03.0", net=["nic0"], slot="3")
+        made.start_rcmd()
+        r = made.cfgadm("-a", "pci")
+        assert r.returncode == 0, r.stderr
+        assert [line.split()[0] for line in r.stdout.splitlines()[1:]] == ["pci:3", "pci:3::nic0"]
+        r = made.cfgadm("-h", "pci")
+        assert r.returncode == 0 and "led=attention,on|off|blink" in r.stdout
+        r = made.cfgadm("-h", "floppy")
+        assert r.returncode == 1 and "Attachment point type not found: floppy" in r.stderr
+        r = made.cfgadm("-x", "led=attention,blink", "pci:3")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "pci:3: attention indicator blink"
+        assert (made.tmp / "sys/bus/pci/slots/3/attention").read_text().strip() == "2"
+        r = made.cfgadm("-x", "led=attention,on", "net:nic0")
+        assert r.returncode == 2
+        assert "Hardware specific function not supported: led (ap class net has none)" in r.stderr
+        assert made.rcmd_running()
