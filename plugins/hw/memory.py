@@ -36,20 +36,22 @@ class MemoryClass(SysfsApClass):
         except ValueError:
             return 0
 
-    def _ap(self, name: str) -> ApInfo:
+    def _ap(self, name: str, zones: bool = False) -> ApInfo:
+        """``zones``: also read ``valid_zones`` (the kernel scans the block's
+        pages to answer it: read for one ap, not for a listing of hundreds)."""
         rel = f"{MEMORY}/{name}"
         state = self.sysfs.read(f"{rel}/state", "unknown")
         number = int(name[6:])
         size = self._block_size()
         removable = self.sysfs.read(f"{rel}/removable")
-        zones = self.sysfs.read(f"{rel}/valid_zones")
+        valid_zones = self.sysfs.read(f"{rel}/valid_zones") if zones else None
         parts = []
         if size:
             parts.append(f"{size >> 20} MiB at {number * size:#x}")
         if removable is not None:
             parts.append("removable" if removable == "1" else "not removable")
-        if zones:
-            parts.append(f"zones {zones}")
+        if valid_zones:
+            parts.append(f"zones {valid_zones}")
         return ApInfo(
             self.ap_id(name),
             "memory",
@@ -72,7 +74,7 @@ class MemoryClass(SysfsApClass):
         name = self.name_of(ap_id)
         if name is None or not _BLOCK.match(name) or not self.sysfs.exists(f"{MEMORY}/{name}"):
             return None
-        return self._ap(name)
+        return self._ap(name, zones=True)
 
     def _set(self, ap: ApInfo, state: str) -> None:
         name = self.name_of(ap.ap_id) or ""
