@@ -141,3 +141,31 @@ def test_a_cycle_is_walked_once(tmp_path: Path) -> None:
             assert sorted(offline) == sorted(set(offline))
     finally:
         del GRAPH["net/br0.5"]
+
+
+def test_a_disk_pulled_behind_rcms_back_is_a_surprise_removal(tmp_path: Path) -> None:
+    """The fake kernel emits the uevents udev would; the hw plugin maps the
+    block ``remove`` to ``block/sda``, and its consumer is told it is gone."""
+    from rcm_hw.fakekernel import FakeKernel
+    from rcm_hw.faketree import FakeSysfs
+    from rcm_hw.plugin import HwPlugin
+
+    class Disk:
+        removed: list[tuple[str, bool]] = []
+
+        @hookimpl
+        def rcm_register(self, ctx):
+            return ["block/*"]
+
+        @hookimpl
+        def rcm_notify_remove(self, ctx, resource, surprise):
+            self.removed.append((resource, surprise))
+
+    FakeSysfs(tmp_path / "sys").scsi_disk("0:0:0:0", "sda", partitions=["sda1"])
+    toml = f'[plugins.hw]\nsysfs = "{tmp_path / "sys"}"\n'
+    disk = Disk()
+    with FakeKernel(tmp_path / "sys") as kernel:
+        with Harness(tmp_path / "h", plugins={"hw": HwPlugin(), "disk": disk}, rcm_toml=toml) as h:
+            kernel.post = h.event
+            kernel.write("class/scsi_device/0:0:0:0/device/delete", "1")  # not through rcm
+    assert ("block/sda", True) in disk.removed and ("block/sda1", True) in disk.removed

@@ -10,7 +10,7 @@ from typing import Any
 
 from rcm import hookimpl
 from rcm.context import HandlerContext
-from rcm.model import Veto
+from rcm.model import Event, Veto
 
 from .apclass import Memory, SysfsApClass
 from .cpus import CpuClass
@@ -62,6 +62,31 @@ class HwPlugin:
         # context is kept for that (its store is read on each call).
         memory = Memory(lambda: ctx.store)
         return [cls(self.sysfs, memory) for cls in CLASSES]
+
+    @hookimpl
+    def rcm_notify_event(self, ctx: HandlerContext, event: Event) -> None:
+        """udev's device uevents become resource events, as the net plugin
+        does for NICs: a disk is ``block/<name>``, a PCI, USB or SCSI device
+        its device path.  A ``remove`` no operation announced is a surprise
+        removal for the consumers."""
+        if event.source != "udev" or event.action not in ("add", "remove"):
+            return
+        subsystem = event.get("SUBSYSTEM")
+        if subsystem == "block":
+            name = (
+                event.get("DEVNAME").rsplit("/", 1)[-1] or event.get("DEVPATH").rsplit("/", 1)[-1]
+            )
+            resource = f"block/{name}" if name else ""
+        elif subsystem in ("pci", "usb", "scsi"):
+            resource = event.get("DEVPATH")
+        else:
+            return
+        if not resource:
+            return
+        if event.action == "remove":
+            ctx.resource_removed(resource)
+        else:
+            ctx.resource_added(resource)
 
     @hookimpl
     def rcm_register(self, ctx: HandlerContext) -> list[str]:
