@@ -105,6 +105,25 @@ def test_the_last_member_on_a_pci_card_is_vetoed_by_ipmp(pci_lab: Lab) -> None:
     )
 
 
+def test_a_usb_nic_fails_over_when_deauthorized(lab: None) -> None:
+    """A USB NIC (the lab's nic0 again) leaves when its device is
+    deauthorized, after IPMP moved its addresses, and returns with them."""
+    with Lab() as made:
+        assert made.tmp is not None
+        FakeSysfs(made.tmp / "sys").usb_device("1-1", net=["nic0"])
+        made.start_rcmd()
+        assert made.wait_for_addresses("nic0", [V4_10, V6_10]), made.snapshot()
+        made.stop_rcmd()
+        r = driver(made, "-c", "unconfigure", "usb:1-1")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "moving addresses from nic0 to nic1" in r.stdout
+        assert "nic0" in made.links_in("holding")
+        assert set(made.addresses("nic1")) >= {V4_10, V6_10}
+        r = driver(made, "-c", "configure", "usb:1-1")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert made.wait_for_addresses("nic0", [V4_10, V6_10]), made.snapshot()
+
+
 @pytest.fixture
 def stacked(lab: None) -> Iterator[Lab]:
     """rcmd reading the host namespace's real /sys (for upper_*/master), with
