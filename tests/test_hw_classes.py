@@ -233,3 +233,12 @@ def test_busy_while_an_operation_holds_the_ap(machine: Machine) -> None:
         ]
     finally:
         coordinator.stop()
+
+
+def test_only_root_runs_class_functions(machine: Machine, monkeypatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    status, _, err = cfgadm("-x", "led=attention,on", "pci:3")
+    assert status == 1
+    assert err.strip() == "cfgadm: permission denied: only root may run hardware specific functions"
+    assert (machine.sys / "bus/pci/slots/3/attention").read_text() == "0\n"
+    assert cfgadm("-l", "pci")[0] == 0  # anyone may list
