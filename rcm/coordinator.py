@@ -374,8 +374,8 @@ class Coordinator:
         tree = self.tree(resources)
         out: list[str] = []
 
-        # A resource's subtree is the run of deeper entries after it; emit
-        # each subtree's members deepest-last-first (post-order).
+        # In the tree, a resource's subtree is the run of deeper entries
+        # after it: emit each subtree before its root (post-order).
         def post(i: int) -> int:
             name, depth = tree[i]
             j = i + 1

@@ -36,14 +36,16 @@ class MemoryClass(SysfsApClass):
         except ValueError:
             return 0
 
-    def _ap(self, name: str, zones: bool = False) -> ApInfo:
-        """``zones``: also read ``valid_zones`` (the kernel scans the block's
-        pages to answer it: read for one ap, not for a listing of hundreds)."""
+    def _ap(self, name: str, zones: bool = False, size: int | None = None) -> ApInfo:
+        """``zones``: also read ``removable`` and ``valid_zones`` (the kernel
+        scans the block's pages to answer them: read for one named ap, not
+        for a listing of hundreds; the CPU handler reads ``removable`` when
+        it is asked about the block)."""
         rel = f"{MEMORY}/{name}"
         state = self.sysfs.read(f"{rel}/state", "unknown")
         number = int(name[6:])
-        size = self._block_size()
-        removable = self.sysfs.read(f"{rel}/removable")
+        size = self._block_size() if size is None else size
+        removable = self.sysfs.read(f"{rel}/removable") if zones else None
         valid_zones = self.sysfs.read(f"{rel}/valid_zones") if zones else None
         parts = []
         if size:
@@ -68,7 +70,8 @@ class MemoryClass(SysfsApClass):
         return sorted(names, key=lambda n: int(n[6:]))
 
     def list(self) -> list[ApInfo]:
-        return [self._ap(n) for n in self._names()]
+        size = self._block_size()  # one read for hundreds of blocks
+        return [self._ap(n, size=size) for n in self._names()]
 
     def get(self, ap_id: str) -> ApInfo | None:
         name = self.name_of(ap_id)
