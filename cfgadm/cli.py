@@ -130,7 +130,7 @@ class _CfgadmCommand(click.Command):
     add_help_option=True,
 )
 @click.option("-l", "list_", is_flag=True, help="List attachment points (the default).")
-@click.option("-a", "all_", is_flag=True, help="Also list dynamic aps (all aps are listed here).")
+@click.option("-a", "all_", is_flag=True, help="Also list dynamic aps (base::dynamic).")
 @click.option("-v", "verbose", count=True, help="Verbose: add the Information column.")
 @click.option(
     "-s",
@@ -158,13 +158,15 @@ class _CfgadmCommand(click.Command):
     "-x",
     "hardware_function",
     metavar="hardware_function",
-    help="Hardware specific function (none supported yet).",
+    help="Hardware specific function of the ap's class (cfgadm -h ap_type lists them).",
 )
 @click.option("-t", "test", is_flag=True, help="Test the aps (the ap class's test function).")
 @click.option("-f", "force", is_flag=True, help="Force: override data vetoes.")
 @click.option("-y", "yes", is_flag=True, help="Answer yes to the confirmation question.")
 @click.option("-n", "no", is_flag=True, help="Answer no to the confirmation question.")
-@click.option("-h", "usage", is_flag=True, help="Print the usage synopsis.")
+@click.option(
+    "-h", "usage", is_flag=True, help="Print the usage synopsis; with ap_types, their class help."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (rcm.cfgadm/1).")
 @click.option(
     "--dry-run", "dry_run", is_flag=True, help="With -c: the query phase only, as a plan."
@@ -194,7 +196,7 @@ def command(
     """
     if usage:
         _out(SYNOPSIS.rstrip("\n"))
-        return EXIT_OK
+        return _class_help(list(ap_ids)) if ap_ids else EXIT_OK
     # Syntax first, all of it, before anything is contacted: a usage error
     # (exit 3) must win over "not supported" (2) and over any failure (1).
     if len(functions) > 1:  # Solaris: a usage error, not "the last one wins"
@@ -210,13 +212,15 @@ def command(
         raise click.UsageError(f"{mode} needs at least one ap_id")
     opts = _listing_options(listing_options) if mode == "-l" else ListingOptions()
     options = ",".join(o for o in hardware_options if o)
-    _refuse_unsupported(hardware_function, options if mode == "-l" else "")
+    _refuse_unsupported(options if mode in ("-l", "-x") else "", mode)
     if function is not None:
         how = ChangeRequest(force, yes, no, verbose > 0, dry_run, as_json, options)
         return _change(function, list(ap_ids), how)
     if test:
         return _test(list(ap_ids), options, as_json=as_json)
-    return _list(list(ap_ids), opts, verbose=verbose > 0, as_json=as_json)
+    if hardware_function is not None:
+        return _hardware_function(hardware_function, list(ap_ids))
+    return _list(list(ap_ids), opts, verbose=verbose > 0, as_json=as_json, dynamic=all_)
 
 
 def _mode(list_: bool, function: str | None, hardware_function: str | None, test: bool) -> str:
@@ -268,17 +272,14 @@ def _listing_options(values: tuple[str, ...]) -> ListingOptions:
         raise CfgadmExit(e.status, str(e)) from None
 
 
-def _refuse_unsupported(hardware_function: str | None, listing_options: str) -> None:
-    """Valid syntax that nothing here implements yet: exit 2.  (``-o`` with
+def _refuse_unsupported(options: str, mode: str) -> None:
+    """Valid syntax that nothing here implements: exit 2.  (``-o`` with
     ``-c`` or ``-t`` goes to the ap class, which says whether it takes it.)"""
-    if hardware_function is not None:
-        raise CfgadmExit(
-            EXIT_NOT_SUPPORTED, f"Hardware specific function not supported: {hardware_function}"
-        )
-    if listing_options:
+    if options:
+        what = "listing" if mode == "-l" else "-x"
         raise CfgadmExit(
             EXIT_NOT_SUPPORTED,
-            f"Hardware specific options not supported: {listing_options} (listing takes none)",
+            f"Hardware specific options not supported: {options} ({what} takes none)",
         )
 
 
@@ -314,10 +315,20 @@ def _os_error(e: OSError) -> str:
     return e.strerror or str(e)
 
 
-def _list(ap_ids: list[str], opts: ListingOptions, verbose: bool, as_json: bool = False) -> int:
-    """``cfgadm -l``: print what exists, then complain about what does not."""
+def _list(
+    ap_ids: list[str],
+    opts: ListingOptions,
+    verbose: bool,
+    as_json: bool = False,
+    dynamic: bool = False,
+) -> int:
+    """``cfgadm -l [-a] [ap_id|ap_type ...]``: print what exists, then
+    complain about what does not."""
     with _service(need_write=False) as service:
-        listing = service.list_aps(ap_ids, verbose or as_json)
+        if dynamic:
+            listing = service.list_aps(ap_ids, verbose or as_json, dynamic=True)
+        else:
+            listing = service.list_aps(ap_ids, verbose or as_json)
     status = EXIT_FAILED if listing.missing else EXIT_OK
     if as_json:
         from cfgadm.jsonout import dumps, listing_document
@@ -330,6 +341,38 @@ def _list(ap_ids: list[str], opts: ListingOptions, verbose: bool, as_json: bool 
     for ap_id in listing.missing:
         _err(f"{PROG}: Attachment point not found: {ap_id}")
     return status
+
+
+def _class_help(ap_types: list[str]) -> int:
+    """``cfgadm -h ap_type ...``: after the synopsis, each class's own help."""
+    with _service(need_write=False) as service:
+        texts = service.class_help(ap_types)
+    for text in texts.values():
+        _out("")
+        for line in text.splitlines():
+            _out(line)
+    return EXIT_OK
+
+
+def _hardware_function(function: str, ap_ids: list[str]) -> int:
+    """``cfgadm -x name[=value] ap_id...``: the class function, ap by ap,
+    stopping at the first that does not succeed."""
+    _need_root("run hardware specific functions")
+    from rcm.model import Outcome
+
+    with _service(need_write=True) as service:
+        for ap_id in ap_ids:
+            result = service.hardware_function(ap_id, function)
+            for line in result.messages:
+                _out(line)
+            if result.outcome is Outcome.DONE:
+                continue
+            if result.outcome is Outcome.NO_SUCH_AP:
+                _err(f"{PROG}: Attachment point not found: {result.ap_id or ap_id}")
+            else:
+                _err(f"{PROG}: {result.message or result.outcome.value}")
+            return result.exit_status
+    return EXIT_OK
 
 
 class ChangeRequest:

@@ -41,16 +41,18 @@ FIELDS: dict[str, tuple[str, int]] = {
     "r_state": ("Receptacle", 12),
     "o_state": ("Occupant", 12),
     "condition": ("Condition", 12),
+    "busy": ("Busy", 4),
+    "physid": ("Phys_Id", 0),
     "info": ("Information", 0),
 }
 
 # Solaris fields that have no meaning here yet: refuse them as "not
 # supported" (exit 2) rather than as a typo (exit 3), so a script written for
 # Solaris learns what is missing.
-UNSUPPORTED_FIELDS = frozenset({"busy", "status", "physid", "time"})
+UNSUPPORTED_FIELDS = frozenset({"status", "time"})
 
 DEFAULT_COLS = ["ap_id", "type", "r_state", "o_state", "condition"]
-VERBOSE_COLS = [*DEFAULT_COLS, "info"]
+VERBOSE_COLS = [*DEFAULT_COLS, "busy", "physid", "info"]
 MATCH_TYPES = ("exact", "partial", "regex")
 
 # Compiled on first use (re caches it), not at import: most runs have no -s select=.
@@ -175,6 +177,10 @@ def field_value(ap: ApInfo, name: str) -> str:
         return ap.condition.value
     if name == "info":
         return ap.info
+    if name == "busy":
+        return "y" if getattr(ap, "busy", False) else "n"
+    if name == "physid":
+        return getattr(ap, "phys_id", "")
     raise KeyError(name)
 
 
@@ -246,7 +252,7 @@ def listing_rows(
         if "info" not in cols:
             continue
         idx = cols.index("info")
-        extra = [u.info for u in listing.usage.get(ap.ap_id, [])] if verbose else []
+        extra = _usage_lines(listing, ap.ap_id) if verbose else []
         if not row[idx] and extra:
             row[idx] = extra.pop(0)
         for text in extra:
@@ -254,6 +260,23 @@ def listing_rows(
             cont[idx] = text
             rows.append(cont)
     return rows
+
+
+def _usage_lines(listing: Listing, ap_id: str) -> list[str]:
+    """The Information rows below an ap with ``-v``: its usage lines; for an
+    ap with dependents (``listing.tree``), the whole tree, each resource
+    indented by its depth with its handlers' usage lines below it."""
+    usage = listing.usage.get(ap_id, [])
+    tree = getattr(listing, "tree", {}).get(ap_id)
+    if not tree:
+        return [u.info for u in usage]
+    lines: list[str] = []
+    for resource, depth in tree:
+        lines.append("  " * depth + resource)
+        lines.extend(
+            "  " * (depth + 1) + f"{u.info} ({u.handler})" for u in usage if u.resource == resource
+        )
+    return lines
 
 
 def format_listing(listing: Listing, opts: ListingOptions, verbose: bool) -> list[str]:

@@ -289,7 +289,16 @@ class Lab:
             if fields is not None:
                 (idir / f"{ifname}.toml").write_text(to_toml(fields))
         (self.config_dir / "ipmp.toml").write_text(to_toml({"groups": self.groups}))
-        settings = _merged({"plugins": {"net": {"holding": self.ns["holding"]}}}, self.rcm_settings)
+        # The hardware plugins read a sysfs tree of the lab's own (empty unless a test builds a
+        # fake one there), so that a listing shows the lab's NICs, not this machine's hardware.
+        (self.tmp / "sys").mkdir(exist_ok=True)
+        defaults = {
+            "plugins": {
+                "net": {"holding": self.ns["holding"]},
+                "hw": {"sysfs": str(self.tmp / "sys")},
+            }
+        }
+        settings = _merged(defaults, self.rcm_settings)
         (self.config_dir / "rcm.toml").write_text(to_toml(settings))
 
     def close(self) -> None:

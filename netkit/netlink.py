@@ -477,6 +477,17 @@ class Netlink:
             f"{ifname}: cannot set link {state}",
         )
 
+    def set_master(self, ifname: str, master: str | None) -> None:
+        """Enslave ``ifname`` to ``master`` (a bridge, a bond), or free it (None)."""
+        if master is None:
+            index = 0
+        else:
+            index = self._index(master, None)
+            if index is None:
+                raise NetlinkError(f"{ifname}: cannot set master {master}: no such link")
+        what = f"{ifname}: cannot " + (f"set master {master}" if master else "free from its master")
+        self._run(lambda ipr: ipr.link("set", ifname=ifname, master=index), what)
+
     def move_link(self, ifname: str, to_netns: str) -> None:
         """Move ``ifname`` into /run/netns/TO_NETNS (which must exist).
 

@@ -92,8 +92,18 @@ class RemoteService:
             raise RcmError(answer["error"])
         return answer
 
-    def list_aps(self, ap_ids: list[str], verbose: bool) -> Listing:
-        return Listing.from_dict(self._ask({"op": "list", "ap_ids": ap_ids, "verbose": verbose}))
+    def list_aps(self, ap_ids: list[str], verbose: bool, dynamic: bool = False) -> Listing:
+        request = {"op": "list", "ap_ids": ap_ids, "verbose": verbose}
+        if dynamic:
+            request["dynamic"] = True
+        return Listing.from_dict(self._ask(request))
+
+    def hardware_function(self, ap_id: str, function: str) -> Result:
+        return Result.from_dict(self._ask({"op": "function", "ap_id": ap_id, "function": function}))
+
+    def class_help(self, ap_types: list[str]) -> dict[str, str]:
+        answer = self._ask({"op": "help", "ap_types": ap_types})
+        return {str(k): str(v) for k, v in answer.get("help", {}).items()}
 
     def change_state(
         self,

@@ -50,7 +50,7 @@ from rcm.model import (
     Veto,
 )
 from rcm.paths import Paths
-from rcm.protocols import ApBackend
+from rcm.protocols import ApBackend, FunctionNotSupported
 from rcm.runner import HandlerRunner
 from rcm.settings import handler_timeout, load_settings
 from rcm.store import Store
@@ -80,6 +80,9 @@ class Operation:
     tree: list[dict[str, Any]] = field(default_factory=list)  # see Result.tree
     hardware: str = ""  # what the hardware step does (see Result.hardware)
     asking: list[str] = field(default_factory=list)  # resources being queried, innermost last
+    graph: list[str] = field(default_factory=list)
+    """Every resource of the detach, dependents before what they sit on
+    (``rcm_dependents``), in the order the phases visit them."""
 
     @property
     def description(self) -> str:
@@ -312,27 +315,123 @@ class Coordinator:
         lists it nor acts on it."""
         return any(self.policy.ignored(r) for r in ap.resources)
 
-    def list_aps(self, ap_ids: list[str], verbose: bool) -> Listing:
+    def _class_of(self, name: str) -> list[tuple[str, ApBackend]]:
+        """The backends an ap_type names (``cfgadm -l pci``): a prefix, or a
+        backend's optional ``ap_type``."""
+        return [
+            found
+            for prefix, found in sorted(self.backends.items())
+            if name in (prefix, getattr(found[1], "ap_type", prefix))
+        ]
+
+    def _with_dynamic(self, handler: str, backend: ApBackend, aps: list[ApInfo]) -> list[ApInfo]:
+        """Each ap followed by its dynamic aps (``base::dynamic``), if the
+        backend has any (optional member ``dynamic(ap)``)."""
+        dynamic = getattr(backend, "dynamic", None)
+        if dynamic is None:
+            return aps
+        out: list[ApInfo] = []
+        for ap in aps:
+            out.append(ap)
+            if "::" not in ap.ap_id:
+                out.extend(self.call_on_owner(handler, dynamic, ap) or [])
+        return out
+
+    def list_aps(self, ap_ids: list[str], verbose: bool, dynamic: bool = False) -> Listing:
+        """``cfgadm -l [-a] [-v] [ap_id|ap_type ...]``: an argument without a
+        colon that names an ap class lists the whole class."""
         listing = Listing(aps=[])
         if ap_ids:
             for ap_id in ap_ids:
                 found = self._backend_for(ap_id)
+                classes = [] if found else self._class_of(ap_id)
+                if classes:
+                    for handler, backend in classes:
+                        aps = self.call_on_owner(handler, backend.list)
+                        if dynamic:
+                            aps = self._with_dynamic(handler, backend, aps)
+                        listing.aps.extend(aps)
+                    continue
                 ap = self.call_on_owner(found[0], found[1].get, ap_id) if found else None
                 if ap is None or self.ignored(ap):
                     listing.missing.append(ap_id)
                 else:
-                    listing.aps.append(ap)
+                    listing.aps.extend(
+                        self._with_dynamic(found[0], found[1], [ap]) if dynamic else [ap]
+                    )
         else:
             policy = self.policy.active()
             for prefix in sorted(self.backends):
                 handler, backend = self.backends[prefix]
                 aps = self.call_on_owner(handler, backend.list)
+                if dynamic:
+                    aps = self._with_dynamic(handler, backend, aps)
                 listing.aps.extend(ap for ap in aps if not (policy and self.ignored(ap)))
+        listing.aps = [
+            ap.replace(busy=True) if self.locks.holder(ap.ap_id) is not None else ap
+            for ap in listing.aps
+        ]
         if verbose:
             protected = self.policy.protected_entries() if self.policy.active() else []
             for ap in listing.aps:
-                listing.usage[ap.ap_id] = self.usage(ap.resources, protected)
+                tree = self.tree(ap.resources)
+                listing.usage[ap.ap_id] = self.usage([r for r, _ in tree], protected)
+                if any(depth for _, depth in tree):
+                    listing.tree[ap.ap_id] = [(r, d) for r, d in tree]
         return listing
+
+    # -- the graph -------------------------------------------------------------
+    MAX_DEPTH = 16
+
+    def dependents_of(self, resource: str) -> list[str]:
+        """What every handler's ``rcm_dependents`` names below ``resource``."""
+        out: list[str] = []
+        for handler in self.implementers("rcm_dependents"):
+            try:
+                names = self.call(handler, "rcm_dependents", None, resource=resource) or []
+            except HandlerError as e:
+                log.error("%s", e)
+                continue
+            out.extend(str(n) for n in names if str(n) not in out and str(n) != resource)
+        return out
+
+    def tree(self, resources: tuple[str, ...] | list[str]) -> list[tuple[str, int]]:
+        """The resources and, below each, its dependents: ``(name, depth)``
+        in display order (a resource before what depends on it), each once."""
+        seen: set[str] = set()
+        out: list[tuple[str, int]] = []
+
+        def visit(resource: str, depth: int) -> None:
+            if resource in seen or depth > self.MAX_DEPTH:
+                return
+            seen.add(resource)
+            out.append((resource, depth))
+            for dep in self.dependents_of(resource):
+                visit(dep, depth + 1)
+
+        for resource in resources:
+            visit(resource, 0)
+        return out
+
+    def graph(self, resources: tuple[str, ...] | list[str]) -> list[str]:
+        """The detach order: every dependent before the resource it sits on."""
+        tree = self.tree(resources)
+        out: list[str] = []
+
+        # In the tree, a resource's subtree is the run of deeper entries
+        # after it: emit each subtree before its root (post-order).
+        def post(i: int) -> int:
+            name, depth = tree[i]
+            j = i + 1
+            while j < len(tree) and tree[j][1] > depth:
+                j = post(j)
+            out.append(name)
+            return j
+
+        i = 0
+        while i < len(tree):
+            i = post(i)
+        return out
 
     def usage(
         self,
@@ -398,6 +497,9 @@ class Coordinator:
         ap = self.call_on_owner(handler, backend.get, ap_id)
         if ap is None or self.ignored(ap):
             return Result(Outcome.NO_SUCH_AP, ap_id, f"Attachment point not found: {ap_id}")
+        refusal = self._refusal_of(handler, backend, ap, action)
+        if refusal is not None:
+            return refusal
         confirm = getattr(backend, "confirm", None)
         if confirm is not None and not confirmed and not query_only:
             question = self.call_on_owner(handler, confirm, ap, action, options)
@@ -405,11 +507,31 @@ class Coordinator:
                 return Result(Outcome.UNCONFIRMED, ap_id, str(question))
         op = Operation(next(self._tokens), ap_id, action, force, list(ap.resources), query_only)
         op.options = options
+        if action.detaches:
+            op.graph = self.graph(op.resources)
         try:
-            self.locks.acquire([ap_id, *op.resources], op)
+            self.locks.acquire([ap_id, *op.resources, *op.graph], op)
         except BusyError as e:
             return Result(Outcome.BUSY, ap_id, str(e))
         return op
+
+    def _refusal_of(
+        self, handler: str, backend: ApBackend, ap: ApInfo, action: Action
+    ) -> Result | None:
+        """The backend's optional ``refuse(ap, action)``: this ap cannot do
+        this now, before any handler is asked (cfgadm's own messages)."""
+        refuse = getattr(backend, "refuse", None)
+        if refuse is None:
+            return None
+        answer = self.call_on_owner(handler, refuse, ap, action)
+        if answer is None:
+            return None
+        kind, detail = answer
+        if kind == "insufficient_condition":
+            return Result(Outcome.FAILED, ap.ap_id, f"Insufficient condition: {detail}")
+        return Result(
+            Outcome.NOT_SUPPORTED, ap.ap_id, f"Configuration operation not supported: {detail}"
+        )
 
     def change_state(
         self,
@@ -483,6 +605,64 @@ class Coordinator:
             return Result(Outcome.FAILED, ap_id, f"test of {ap_id} failed: {e}")
         return Result(Outcome.DONE, ap_id, messages=[str(said)] if said else [])
 
+    # -- class functions and help (-x, -h ap_type) -----------------------------
+    def hardware_function(self, ap_id: str, function: str) -> Result:
+        """``cfgadm -x name[=value] ap_id``: the ap class's optional
+        ``functions(ap)`` / ``run_function(ap, name, value)``, under the ap's
+        lock (an ap in an operation is busy)."""
+        found = self._backend_for(ap_id)
+        if found is None:
+            return Result(Outcome.NO_SUCH_AP, ap_id, f"Attachment point not found: {ap_id}")
+        handler, backend = found
+        run = getattr(backend, "run_function", None)
+        name, _, value = function.partition("=")
+        if run is None:
+            return Result(
+                Outcome.NOT_SUPPORTED,
+                ap_id,
+                f"Hardware specific function not supported: {name} (ap class {backend.prefix}"
+                " has none)",
+            )
+        ap = self.call_on_owner(handler, backend.get, ap_id)
+        if ap is None or self.ignored(ap):
+            return Result(Outcome.NO_SUCH_AP, ap_id, f"Attachment point not found: {ap_id}")
+        op = Operation(next(self._tokens), ap_id, Action.CONFIGURE, False, [])
+        try:
+            self.locks.acquire([ap_id], op)
+        except BusyError as e:
+            return Result(Outcome.BUSY, ap_id, str(e))
+        try:
+            text = self.call_on_owner(handler, run, ap, name, value)
+        except HandlerError as e:
+            cause = e.__cause__  # the class's own words, without "handler … failed in"
+            if isinstance(cause, FunctionNotSupported):
+                return Result(Outcome.NOT_SUPPORTED, ap_id, str(cause))
+            if isinstance(cause, HardwareError):
+                return Result(Outcome.FAILED, ap_id, str(cause))
+            return Result(Outcome.FAILED, ap_id, str(e))
+        finally:
+            self.locks.release(op.token)
+        return Result(Outcome.DONE, ap_id, messages=[str(text)] if text else [])
+
+    def class_help(self, ap_types: list[str]) -> dict[str, str]:
+        """``cfgadm -h [ap_type ...]``: each class's optional ``help_text()``
+        (every class when none is named); RcmError for an unknown ap_type."""
+        if ap_types:
+            chosen: list[tuple[str, ApBackend]] = []
+            for name in ap_types:
+                classes = self._class_of(name.partition(":")[0])
+                if not classes:
+                    raise RcmError(f"Attachment point type not found: {name}")
+                chosen.extend(c for c in classes if c not in chosen)
+        else:
+            chosen = [self.backends[p] for p in sorted(self.backends)]
+        out: dict[str, str] = {}
+        for handler, backend in chosen:
+            help_text = getattr(backend, "help_text", None)
+            text = self.call_on_owner(handler, help_text) if help_text else ""
+            out[backend.prefix] = text or f"{backend.prefix}: no class-specific help"
+        return out
+
     # -- detach ----------------------------------------------------------------
     def _query_resource(self, op: Operation, resource: str) -> list[Veto]:
         op.tree.append({"resource": resource, "parent": op.asking[-1] if op.asking else None})
@@ -548,8 +728,11 @@ class Coordinator:
             self.store.step_status(op.id, seq, "done")
 
     def _detach(self, op: Operation, owner: str, backend: ApBackend, ap: ApInfo) -> Result:
+        if not op.graph:
+            op.graph = list(op.resources)
+        op.dependents.extend(r for r in op.graph if r not in op.resources)
         try:
-            for resource in op.resources:
+            for resource in op.graph:
                 self._query_resource(op, resource)
         except HandlerError as e:
             return self._result(op, Outcome.FAILED, f"query failed: {e}")
@@ -564,7 +747,7 @@ class Coordinator:
         failpoint("query.done")
         self.store.set_phase(op.id, "offline")
         try:
-            for resource in op.resources:
+            for resource in op.graph:
                 self._offline_resource(op, resource)
             failpoint("offline.done")
             self.store.set_phase(op.id, "hardware")
@@ -608,7 +791,7 @@ class Coordinator:
             op.ap_id,
             message,
             list(op.vetoes),
-            self.usage(op.resources) if usage or op.query_only else [],
+            self.usage(op.graph or op.resources) if usage or op.query_only else [],
             op.messages,
             rolled_back=rolled_back,
             operation=op.id,
@@ -656,6 +839,11 @@ class Coordinator:
             )
         self.store.set_phase(op.id, "hardware_done")
         failpoint("attach.hardware.done")
+        # A device that came back carries what it carries now (a rescanned
+        # PCI NIC brings its net/<ifname>): those come online too.
+        now = self.call_on_owner(owner, backend.get, op.ap_id)
+        if now is not None:
+            op.resources.extend(r for r in now.resources if r not in op.resources)
         failures = self._online_phase(op)
         self.store.finish(op.id, "failed" if failures else "done")
         if failures:

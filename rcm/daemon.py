@@ -94,7 +94,14 @@ class Daemon:
         assert self.coordinator is not None
         op, fields = validate(request)
         if op == "list":
-            return self.coordinator.list_aps(list(fields["ap_ids"]), fields["verbose"]).to_dict()
+            return self.coordinator.list_aps(
+                list(fields["ap_ids"]), fields["verbose"], fields["dynamic"]
+            ).to_dict()
+        if op == "help":
+            try:
+                return {"help": self.coordinator.class_help(list(fields["ap_types"]))}
+            except RcmError as e:  # an unknown ap_type: the admin's to fix
+                return {"error": str(e)}
         ap_id = fields["ap_id"]
         if uid != 0:
             return Result(
@@ -102,6 +109,8 @@ class Daemon:
             ).to_dict()
         if op == "test":  # changes nothing of rcm's: not queued behind operations
             return self.coordinator.test_ap(ap_id, fields["options"]).to_dict()
+        if op == "function":  # under the ap's lock; a write to sysfs, not an operation
+            return self.coordinator.hardware_function(ap_id, fields["function"]).to_dict()
         try:
             action = Action(fields["action"])
         except ValueError:

@@ -152,6 +152,33 @@ def rcm_get_info(ctx: HandlerContext, resource: str) -> str | None:
 
 
 @hookspec
+def rcm_dependents(ctx: HandlerContext, resource: str) -> list[str] | None:
+    """Name the resources that depend on ``resource``: the graph below it.
+
+    When: in a detach, for every resource the ap carries and, in turn, for
+    every dependent named (depth first, each resource once); and by
+    ``cfgadm -lv`` to show the tree under an ap.  Asked of every handler
+    implementing it, registered for ``resource`` or not: a graph crosses
+    handlers (the hw plugin names the interfaces stacked on ``net/nic0``,
+    the storage handler the partitions and device-mapper devices on
+    ``block/sda``).
+
+    Arguments: ``resource``, the concrete name.  Outside any operation.
+
+    Returns: resource names (``net/br0``, ``block/sda1``), or None.  Must not
+    change anything.  The coordinator asks a dependent's consumers before
+    the resource's own (query), takes dependents offline first, locks them
+    with the operation, and restores them in the reverse order on rollback;
+    after the hardware step they get ``rcm_notify_remove`` with the rest.
+
+    Raising: the error is logged and the resource is taken to have no
+    dependents from this handler.
+
+    Order: call order; the dependents of all handlers are joined, each once.
+    """
+
+
+@hookspec
 def rcm_request_offline(
     ctx: HandlerContext, resource: str, query: bool, force: bool
 ) -> Veto | str | None:

@@ -36,8 +36,17 @@ class LocalService:
             self.close()
             raise
 
-    def list_aps(self, ap_ids: list[str], verbose: bool) -> Listing:
-        return self.coordinator.list_aps(ap_ids, verbose)
+    def list_aps(self, ap_ids: list[str], verbose: bool, dynamic: bool = False) -> Listing:
+        return self.coordinator.list_aps(ap_ids, verbose, dynamic)
+
+    def hardware_function(self, ap_id: str, function: str) -> Result:
+        # A class function writes to the hardware: under the system lock, as a change.
+        if self.coordinator._backend_for(ap_id) is not None:
+            self._become_writer()
+        return self.coordinator.hardware_function(ap_id, function)
+
+    def class_help(self, ap_types: list[str]) -> dict[str, str]:
+        return self.coordinator.class_help(ap_types)
 
     def change_state(
         self,

@@ -142,10 +142,22 @@ class ApInfo(FrozenRecord):
 
     ``resources`` are the RCM resource names its occupant carries (for
     ``net:nic0``: ``["net/nic0"]``); the coordinator queries their consumers
-    before the hardware step.
+    before the hardware step.  ``phys_id`` is cfgadm's Phys_Id (the device's
+    sysfs path for hardware classes); ``busy`` is cfgadm's Busy, set by the
+    coordinator while an operation holds the ap.
     """
 
-    __slots__ = ("ap_id", "type", "receptacle", "occupant", "condition", "info", "resources")
+    __slots__ = (
+        "ap_id",
+        "type",
+        "receptacle",
+        "occupant",
+        "condition",
+        "info",
+        "resources",
+        "phys_id",
+        "busy",
+    )
     ap_id: str
     type: str
     receptacle: Receptacle
@@ -153,6 +165,8 @@ class ApInfo(FrozenRecord):
     condition: Condition
     info: str
     resources: tuple[str, ...]
+    phys_id: str
+    busy: bool
 
     def __init__(
         self,
@@ -163,6 +177,8 @@ class ApInfo(FrozenRecord):
         condition: Condition,
         info: str = "",
         resources: tuple[str, ...] = (),
+        phys_id: str = "",
+        busy: bool = False,
     ) -> None:
         self._init(
             ap_id=ap_id,
@@ -172,7 +188,15 @@ class ApInfo(FrozenRecord):
             condition=condition,
             info=info,
             resources=tuple(resources),
+            phys_id=phys_id,
+            busy=busy,
         )
+
+    def replace(self, **changes: Any) -> ApInfo:
+        """A copy with some fields changed."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        values.update(changes)
+        return ApInfo(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -183,6 +207,8 @@ class ApInfo(FrozenRecord):
             "condition": self.condition.value,
             "info": self.info,
             "resources": list(self.resources),
+            "phys_id": self.phys_id,
+            "busy": self.busy,
         }
 
     @classmethod
@@ -195,6 +221,8 @@ class ApInfo(FrozenRecord):
             Condition(d["condition"]),
             d.get("info", ""),
             tuple(d.get("resources", ())),
+            str(d.get("phys_id", "")),
+            bool(d.get("busy", False)),
         )
 
 
@@ -202,23 +230,28 @@ class Listing(Record):
     """The answer to ``cfgadm -l``: aps in order, usage lines per ap_id when
     verbose, and the requested ap_ids that do not exist."""
 
-    __slots__ = ("aps", "usage", "missing")
+    __slots__ = ("aps", "usage", "missing", "tree")
 
     def __init__(
         self,
         aps: list[ApInfo],
         usage: dict[str, list[Usage]] | None = None,
         missing: list[str] | None = None,
+        tree: dict[str, list[tuple[str, int]]] | None = None,
     ) -> None:
         self.aps = aps
         self.usage: dict[str, list[Usage]] = {} if usage is None else usage
         self.missing: list[str] = [] if missing is None else missing
+        self.tree: dict[str, list[tuple[str, int]]] = {} if tree is None else tree
+        """With ``-v``, for an ap with dependents below its resources: every
+        resource of its graph and its depth (``rcm_dependents``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "aps": [a.to_dict() for a in self.aps],
             "usage": {k: [u.to_dict() for u in v] for k, v in self.usage.items()},
             "missing": list(self.missing),
+            "tree": {k: [[r, depth] for r, depth in v] for k, v in self.tree.items()},
         }
 
     @classmethod
@@ -227,6 +260,7 @@ class Listing(Record):
             [ApInfo.from_dict(a) for a in d["aps"]],
             {k: [Usage(**u) for u in v] for k, v in d.get("usage", {}).items()},
             list(d.get("missing", [])),
+            {k: [(str(r), int(depth)) for r, depth in v] for k, v in d.get("tree", {}).items()},
         )
 
 

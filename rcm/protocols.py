@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from rcm.errors import HardwareError
 from rcm.model import Action, ApInfo, Event
 
 
@@ -65,3 +66,37 @@ class EventSource(Protocol):
         Must return within about a second of ``stop`` being set.
         """
         ...
+
+
+class FunctionNotSupported(HardwareError):
+    """Raised by an ap class's ``run_function`` for a function it does not
+    have, or one this ap cannot do (cfgadm prints it, exit 2)."""
+
+
+OPTIONAL_AP_MEMBERS = (
+    "ap_type",
+    "help_text",
+    "dynamic",
+    "functions",
+    "run_function",
+    "refuse",
+)
+"""Members an :class:`ApBackend` may have; the coordinator reads each with
+``getattr`` and a default, so a backend written before them keeps working:
+
+- ``ap_type: str``: the name ``cfgadm -l <ap_type>`` and ``cfgadm -h
+  <ap_type>`` select the class by (default: ``prefix``).
+- ``help_text() -> str``: the class's lines for ``cfgadm -h [ap_type]``.
+- ``dynamic(ap) -> list[ApInfo]``: the dynamic aps below a base ap
+  (``base::dynamic``), listed by ``cfgadm -a``; ``get`` must answer their ids.
+- ``functions(ap) -> list[str]``: the ``-x`` functions the ap offers, as
+  usage text (``led=attention,on|off|blink``).
+- ``run_function(ap, name, value) -> str``: ``cfgadm -x name=value ap``; the
+  answer is a line for the admin; raise :class:`FunctionNotSupported` (exit 2)
+  or :class:`rcm.errors.HardwareError` (exit 1).
+- ``refuse(ap, action) -> tuple[str, str] | None``: this ap cannot do
+  ``action`` now, said before any handler is asked: ``("not_supported",
+  detail)`` becomes "Configuration operation not supported: detail" (exit 2),
+  ``("insufficient_condition", detail)`` "Insufficient condition: detail"
+  (exit 1).
+"""

@@ -34,6 +34,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "list": {
         "ap_ids": Field(list, default=()),
         "verbose": Field(bool, default=False),
+        "dynamic": Field(bool, default=False),
     },
     "change_state": {
         "action": Field(str, required=True),
@@ -50,6 +51,13 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "test": {
         "ap_id": Field(str, required=True),
         "options": Field(str, default=""),
+    },
+    "function": {
+        "ap_id": Field(str, required=True),
+        "function": Field(str, required=True),
+    },
+    "help": {
+        "ap_types": Field(list, default=()),
     },
 }
 

@@ -16,8 +16,17 @@ from rcm.model import Action, Listing, Result
 class Service(Protocol):
     """cfgadm's one view of rcm: list aps, change one ap's state."""
 
-    def list_aps(self, ap_ids: list[str], verbose: bool) -> Listing:
-        """List every ap (``ap_ids`` empty) or the named ones."""
+    def list_aps(self, ap_ids: list[str], verbose: bool, dynamic: bool = False) -> Listing:
+        """List every ap (``ap_ids`` empty) or the named ones (an ap_type
+        names a whole class); ``dynamic`` adds the dynamic aps (``-a``)."""
+        ...
+
+    def hardware_function(self, ap_id: str, function: str) -> Result:
+        """Run a class function (``cfgadm -x name[=value] ap_id``)."""
+        ...
+
+    def class_help(self, ap_types: list[str]) -> dict[str, str]:
+        """Each named ap class's help (``cfgadm -h ap_type``), by prefix."""
         ...
 
     def change_state(

@@ -67,7 +67,7 @@ class FakeService:
     closed: bool = False
     raise_on_change: Exception | None = None
 
-    def list_aps(self, ap_ids: list[str], verbose: bool) -> Listing:
+    def list_aps(self, ap_ids: list[str], verbose: bool, dynamic: bool = False) -> Listing:
         self.calls.append(("list", tuple(ap_ids), verbose))
         known = {a.ap_id: a for a in self.aps}
         chosen = [known[i] for i in ap_ids if i in known] if ap_ids else list(self.aps)
@@ -171,6 +171,8 @@ def test_verbose_listing_adds_information_with_usage_rows(svc: FakeService, caps
         "Receptacle",
         "Occupant",
         "Condition",
+        "Busy",
+        "Phys_Id",
         "Information",
     ]
     col = lines[0].index("Information")
@@ -245,7 +247,7 @@ def test_bad_listing_option_is_usage_error(svc: FakeService, capsys, sopt: str) 
     assert not any(c[0] == "open" for c in svc.calls)
 
 
-@pytest.mark.parametrize("sopt", ["cols=ap_id:time", "cols2=time", "select=busy(y)"])
+@pytest.mark.parametrize("sopt", ["cols=ap_id:time", "cols2=time", "select=status(x)"])
 def test_solaris_listing_option_not_implemented_is_not_supported(
     svc: FakeService, capsys, sopt: str
 ) -> None:
@@ -641,7 +643,6 @@ def test_usage_error_even_for_non_root(svc: FakeService, capsys, monkeypatch) ->
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
-        (["-x", "led", "net:nic0"], "Hardware specific function not supported: led"),
         (["-o", "unusable_ok", "-l"], "Hardware specific options not supported: unusable_ok"),
         # -t and -o with -c reach the ap class: tests/test_cfgadm_full.py
     ],

@@ -413,12 +413,18 @@ def test_check_config_says_what_it_read(built: Lab) -> None:
         line.split()[0]: line.split()[1].rstrip(":") for line in out if line.startswith("  ")
     }
     assert handlers == {
+        "cpu": "rcm_cpu.plugin",
+        "hw": "rcm_hw.plugin",
         "ipmp": "rcm_ipmp.handler",
         "net": "rcm_net.plugin",
         "scripts": "rcm_scripts.plugin",
+        "storage": "rcm_storage.plugin",
     }, r.stdout
     assert any(line.split()[:2] == ["ipmp", "rcm_ipmp.handler:"] for line in out), r.stdout
-    assert "ap classes:     net (net)" in out, r.stdout
+    assert (
+        "ap classes:     cpu (hw), mem (hw), net (net), pci (hw), pcidev (hw), scsi (hw), usb (hw)"
+        in out
+    ), r.stdout
 
 
 def test_check_config_without_a_config_folder_says_so(lab: None, tmp_path: Path) -> None:

@@ -1,0 +1,66 @@
+"""Where the hardware plugins read the system: one setting they share.
+
+``[plugins.hw]`` in rcm.toml (every key optional)::
+
+    [plugins.hw]
+    sysfs = "/sys"                      # the sysfs tree every ap class reads
+    proc = "/proc"                      # /proc/<pid>/status (the CPU handler)
+    mountinfo = "/proc/self/mountinfo"  # mounted filesystems (the storage handler)
+    swaps = "/proc/swaps"               # active swap (the storage handler)
+
+The hw, storage and cpu plugins all read this one section (tests point it at
+a fake tree), so it is checked in one place, here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rcm.errors import ConfigError
+
+SECTION = "hw"
+DEFAULTS = {
+    "sysfs": "/sys",
+    "proc": "/proc",
+    "mountinfo": "/proc/self/mountinfo",
+    "swaps": "/proc/swaps",
+}
+
+
+class Roots:
+    """The checked paths (plain attributes)."""
+
+    def __init__(self, sysfs: str, proc: str, mountinfo: str, swaps: str) -> None:
+        self.sysfs = Path(sysfs)
+        self.proc = Path(proc)
+        self.mountinfo = Path(mountinfo)
+        self.swaps = Path(swaps)
+
+    def describe(self) -> str:
+        return f"sysfs {self.sysfs}"
+
+
+def read_roots(settings: dict[str, Any], config_dir: Path) -> Roots:
+    """The ``[plugins.hw]`` paths, each an absolute path; a ConfigError
+    naming rcm.toml and the key otherwise."""
+    path = config_dir / "rcm.toml"
+    where = f"plugins.{SECTION}"
+    section = settings.get("plugins", {}).get(SECTION, {})
+    if not isinstance(section, dict):
+        raise ConfigError(path, where, f"must be a table, e.g. [{where}]")
+    for key in sorted(section):
+        if key not in DEFAULTS:
+            raise ConfigError(path, f"{where}.{key}", f"unknown key (known: {', '.join(DEFAULTS)})")
+    values = {}
+    for key, default in DEFAULTS.items():
+        value = section.get(key, default)
+        if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+            raise ConfigError(path, f"{where}.{key}", f"must be an absolute path, not {value!r}")
+        values[key] = value
+    if "proc" in section:  # the /proc files follow a moved proc root unless set
+        if "mountinfo" not in section:
+            values["mountinfo"] = values["proc"] + "/self/mountinfo"
+        if "swaps" not in section:
+            values["swaps"] = values["proc"] + "/swaps"
+    return Roots(**values)
