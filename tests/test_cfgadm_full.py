@@ -158,6 +158,8 @@ def test_json_listing_schema(svc: FakeService, capsys) -> None:
         "occupant": "configured",
         "condition": "ok",
         "info": "mac of nic0",
+        "busy": False,
+        "phys_id": "",
         "resources": ["net/nic0"],
         "usage": [USE.to_dict()],
     }
