@@ -15,12 +15,13 @@ back; after it, completed.  A live TCP conversation to 192.0.2.10 runs through e
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 from typing import Any
 
 import pytest
 import rcm_lab
-from rcm_lab import Lab, wait_until
+from rcm_lab import Lab, RcmdError, wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -42,6 +43,8 @@ DETACH_POINTS: dict[str, tuple[str, str]] = {
     # nic0 is in the holding namespace: the detach is completed
     "hardware.done": ("detached", COMPLETED),
     "remove.done": ("detached", COMPLETED),
+    # inside the IPMP move: both NICs hold a copy of each address; rolled back
+    "ipmp.move.added": ("restored", ROLLED_BACK),
 }
 
 
@@ -194,6 +197,84 @@ def test_attach_killed_after_hardware_step_completes_online(
     assert_detached(lab)
     cfgadm_ok(lab, "-c", "configure", "net:nic0")
     assert_restored(lab)
+
+
+def journal_states(lab: Lab) -> list[tuple[str, str]]:
+    """(action ap_id, state) of every operation in rcmd's journal, oldest first."""
+    with sqlite3.connect(lab.state_dir / "rcm.db") as db:
+        rows = db.execute("SELECT action, ap_id, state FROM operations ORDER BY id").fetchall()
+    return [(f"{a} {ap}", st) for a, ap, st in rows]
+
+
+def interrupt_move(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """rcmd killed inside the IPMP move of an unconfigure: nic0 and nic1 both hold nic0's
+    data addresses.  Returns the conversation to 192.0.2.10, alive throughout."""
+    proc = start_rcmd(lab, monkeypatch, "ipmp.move.added")
+    assert wait_restored(lab), show(lab)
+    conv = lab.conversation("192.0.2.10")
+    assert_alive(conv, lab)
+    r = lab.cfgadm("-c", "unconfigure", "net:nic0")
+    assert_killed(lab, proc, r)
+    assert lab.where_are(V4_10) == ["nic0", "nic1"], show(lab, r)
+    return conv
+
+
+def test_killed_again_while_recovering_recovers_on_the_next_start(
+    built: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recovery itself is interrupted (rcmd killed while deleting the copies): the
+    operation is still in the journal, and the start after that recovers it."""
+    lab = built
+    conv = interrupt_move(lab, monkeypatch)
+    with pytest.raises(RcmdError) as died:
+        start_rcmd(lab, monkeypatch, "ipmp.move.added")
+    assert died.value.returncode == -signal.SIGKILL, show(lab)
+    assert journal_states(lab) == [("unconfigure net:nic0", "running")], show(lab)
+
+    start_rcmd(lab, monkeypatch)
+    lines = recovery_lines(lab)
+    assert len(lines) == 1 and ROLLED_BACK in lines[0], show(lab)
+    assert_restored(lab)
+    assert_alive(conv, lab)
+    assert journal_states(lab) == [("unconfigure net:nic0", "rolled_back")], show(lab)
+    cfgadm_ok(lab, "-c", "unconfigure", "net:nic0")
+    assert_detached(lab)
+
+
+def test_handler_past_its_timeout_while_recovering_leaves_rcmd_usable_and_truthful(
+    built: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9, fault 1 (b, c): the IPMP handler runs past the handler timeout while
+    rolling back an interrupted move.  rcmd must not claim the configuration was restored
+    (it has not seen it), must mark the operation failed, must still start and answer, and
+    must reconcile once the handler's late call returns, after which changes work again."""
+    lab = built
+    conv = interrupt_move(lab, monkeypatch)
+    lab.rcm_settings = {"handlers": {"timeout": 1}}
+    lab.write_config()
+    start_rcmd(lab, monkeypatch, "ipmp.move.added:sleep=4")
+
+    lines = recovery_lines(lab)
+    assert len(lines) == 1, show(lab)
+    assert "unconfigure net:nic0" in lines[0], show(lab)
+    assert "restored" not in lines[0].replace("not verified as restored", ""), show(lab)
+    assert "marked failed" in lines[0] and "timed out after 1 s" in lines[0], show(lab)
+    assert "net:nic0's occupant is attached" in lines[0], show(lab)
+    assert journal_states(lab) == [("unconfigure net:nic0", "failed")], show(lab)
+    # It listens and answers while the handler's late call still runs.
+    r = cfgadm_ok(lab, "-l", "net:nic0")
+    assert r.stdout.splitlines()[1].split()[-2] == "configured", show(lab, r)
+
+    # The late call returns; rcmd reconciles, looks, and says what it saw.
+    assert wait_until(lambda: "verified: each of" in lab.rcmd_log(), 20), show(lab)
+    assert "returned from a call that had timed out; reconciling" in lab.rcmd_log(), show(lab)
+    assert_restored(lab)
+    assert_alive(conv, lab)
+    cfgadm_ok(lab, "-c", "unconfigure", "net:nic0")
+    assert_detached(lab)
+    cfgadm_ok(lab, "-c", "configure", "net:nic0")
+    assert_restored(lab)
+    assert "Traceback" not in lab.rcmd_log(since_start=False), show(lab)
 
 
 def test_every_failpoint_is_covered() -> None:
