@@ -222,3 +222,60 @@ def test_interrupted_10000_address_move_is_rolled_back_and_rcmd_stays_usable(
     cfgadm_ok(lab, "-c", "configure", "net:nic0")
     problem = converged(lab, "restored")
     assert not problem, problem + "\n" + show(lab)
+
+
+# -- the kill matrix at scale -------------------------------------------------------------------
+
+# failpoint -> (end state, what the recovery log line says); as in tests/test_lab_recovery.py.
+# ipmp.move.added, the point inside the move, is the fault-1 test above.
+DETACH_POINTS: dict[str, tuple[str, str]] = {
+    "query.done": ("restored", "had changed nothing"),
+    "offline.step": ("restored", "rolled back"),
+    "offline.done": ("restored", "rolled back"),
+    "hardware.done": ("detached", "completed"),
+    "remove.done": ("detached", "completed"),
+}
+
+
+def recovered(lab: Lab, monkeypatch: pytest.MonkeyPatch, expected: str, says: str) -> None:
+    """Restart rcmd; it recovers the one interrupted operation and the group converges."""
+    start_rcmd(lab, monkeypatch)
+    problem = converged(lab, expected)
+    assert not problem, problem + "\n" + show(lab)
+    lines = recovery_lines(lab)
+    assert len(lines) == 1 and says in lines[0], show(lab)
+    assert "Traceback" not in lab.rcmd_log(since_start=False), show(lab)
+    r = cfgadm_ok(lab, "-l", "net:nic0")
+    want = "configured" if expected == "restored" else "unconfigured"
+    assert r.stdout.splitlines()[1].split()[-2] == want, show(lab, r)
+
+
+@pytest.mark.parametrize("point", list(DETACH_POINTS))
+def test_detach_of_10000_addresses_killed_at_failpoint_converges(
+    big: Lab, monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    lab = big
+    expected, says = DETACH_POINTS[point]
+    proc = started(lab, monkeypatch, point)
+    r = lab.cfgadm("-c", "unconfigure", "net:nic0", timeout=CONVERGE)
+    assert_killed(lab, proc, r)
+    recovered(lab, monkeypatch, expected, says)
+
+
+def test_attach_of_10000_addresses_killed_after_hardware_step_converges(
+    big: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = big
+    proc = started(lab, monkeypatch, "attach.hardware.done")
+    cfgadm_ok(lab, "-c", "unconfigure", "net:nic0")
+    problem = converged(lab, "detached")
+    assert not problem, problem + "\n" + show(lab)
+    r = lab.cfgadm("-c", "configure", "net:nic0", timeout=CONVERGE)
+    assert_killed(lab, proc, r)
+    recovered(lab, monkeypatch, "restored", "completed")
+
+
+def test_every_failpoint_is_in_the_matrix() -> None:
+    from rcm.failpoints import POINTS
+
+    assert set(POINTS) == {*DETACH_POINTS, "ipmp.move.added", "attach.hardware.done"}

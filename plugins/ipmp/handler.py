@@ -172,24 +172,34 @@ class IpmpHandler:
         return [a.cidr for a in world.addrs.get(name, []) if ip_of(a) in mine]
 
     # -- acting ------------------------------------------------------------------
-    def _setup(self, name: str, world: World) -> None:
-        """Plumb a configured NIC as its interface file says (boot or reattach)."""
+    def _setup(self, name: str, world: World) -> bool:
+        """Plumb a configured NIC as its interface file says (boot or reattach).
+
+        Returns whether it changed the link (brought it up, added an
+        address): only then is ``world`` stale and worth reading again (with
+        10,000 addresses a read is a dump of all of them)."""
         nic = self.config.interfaces.get(name)
         link = world.links.get(name)
         if nic is None or link is None:
-            return
+            return False
         nl = self._nl()
+        changed = False
         if nic.group:
             prepare_member(name)
         if not link.up:
             nl.set_link_up(name, True)
-        wanted = [str(a) for a in nic.test_addresses]
+            changed = True
+        wanted = list(nic.test_addresses)
         if not nic.group:
-            wanted += [str(a) for a in nic.addresses]  # no group: they simply live here
-        if wanted:
-            errors = nl.add_addresses(name, wanted)
+            wanted += nic.addresses  # no group: they simply live here
+        have = {a.cidr for a in world.addrs.get(name, [])}
+        missing = [str(a) for a in wanted if str(a) not in have]
+        if missing:
+            errors = nl.add_addresses(name, missing, index=link.index)
             if errors:
                 raise NetlinkError("; ".join(errors.values()))
+            changed = True
+        return changed
 
     def _wait_for_carrier(self, names: list[str]) -> None:
         deadline = time.monotonic() + CARRIER_WAIT
@@ -517,8 +527,7 @@ class IpmpHandler:
         if link is None:
             return  # still away
         self._forget_detach(ctx, name, link.mac)
-        if name in self.config.interfaces:
-            self._setup(name, world)
+        if name in self.config.interfaces and (self._setup(name, world) or not link.carrier):
             self._wait_for_carrier([name])
             world = self._observe()
         group = self.config.group_of(name)
@@ -564,10 +573,10 @@ class IpmpHandler:
         addresses hosted by another member, as Solaris' boot scripts did."""
         world = self._observe()
         present = [n for n in sorted(self.config.interfaces) if n in world.links]
-        for name in present:
-            self._setup(name, world)
-        self._wait_for_carrier(present)
-        world = self._observe()
+        changed = [self._setup(name, world) for name in present]
+        if any(changed) or not all(world.links[n].carrier for n in present):
+            self._wait_for_carrier(present)
+            world = self._observe()
         offline = self._offline(ctx)
         failed: list[str] = []
         for group in sorted(self.config.groups):
