@@ -225,18 +225,23 @@ class Coordinator:
             except HandlerError as e:
                 log.error("%s", e)
 
-    def _returned_late(self, handler: str) -> None:
+    def _returned_late(self, handler: str, what: str) -> None:
         """A handler's call that had timed out has returned (on its thread).
 
         Its late work may have finished the job or left it half done (its
         context was fenced): either way only a look at the system says which,
         so rcmd reconciles now, on its worker, in turn with everything else.
-        In-process (cfgadm without rcmd) nothing is posted: the process ends,
-        and rcmd's next start reconciles.
+        Not after a late ``rcm_reconcile``: that was the look, late (and
+        another one would time out the same way, forever, if the timeout is
+        too short for it).  In-process (cfgadm without rcmd) nothing is
+        posted: the process ends, and rcmd's next start reconciles.
         """
+        if what == "rcm_reconcile":
+            log.warning("handler %s finished rcm_reconcile late (it had timed out)", handler)
+            return
         if self.event_sink is None:
             return
-        reason = f"handler {handler} returned from a call that had timed out"
+        reason = f"handler {handler} returned from a call that had timed out ({what})"
         self.event_sink(Event("rcm", "reconcile", {"REASON": reason}))
 
     # -- registry --------------------------------------------------------------

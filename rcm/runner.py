@@ -27,11 +27,12 @@ from rcm.errors import ConfigError, HandlerError, RcmError
 
 
 class _Call:
-    __slots__ = ("fn", "args", "done", "result", "error", "abandoned")
+    __slots__ = ("fn", "args", "what", "done", "result", "error", "abandoned")
 
-    def __init__(self, fn: Callable[..., Any], args: list[Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], args: list[Any], what: str = "") -> None:
         self.fn = fn
         self.args = args
+        self.what = what
         self.done = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
@@ -44,8 +45,9 @@ class HandlerRunner:
         self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._stuck: _Call | None = None
         self._late = threading.Lock()
-        self.on_late_return: Callable[[str], None] | None = None
-        """Called (on the handler's thread) when a call that timed out returns."""
+        self.on_late_return: Callable[[str, str], None] | None = None
+        """Called (on the handler's thread) with the handler's name and what the
+        call was (``rcm_notify_online(net/nic0)``) when a call that timed out returns."""
         self._thread = threading.Thread(target=self._loop, name=f"rcm-handler-{name}", daemon=True)
         self._thread.start()
 
@@ -62,12 +64,12 @@ class HandlerRunner:
                 call.done.set()
                 late = call.abandoned
             if late:
-                self._returned_late()
+                self._returned_late(call)
 
-    def _returned_late(self) -> None:
+    def _returned_late(self, call: _Call) -> None:
         if self.on_late_return is not None:
             try:
-                self.on_late_return(self.name)
+                self.on_late_return(self.name, call.what)
             except Exception:  # noqa: BLE001 - the handler's thread must survive
                 pass
 
@@ -109,14 +111,14 @@ class HandlerRunner:
                     f" not calling {what}"
                 )
             self._stuck = None
-        call = _Call(fn, args)
+        call = _Call(fn, args, what)
         self._queue.put(call)
         if not call.done.wait(timeout):
             with self._late:
                 call.abandoned = True
                 returned = call.done.is_set()  # it ended just now: no late return comes
             if returned:
-                self._returned_late()
+                self._returned_late(call)
             else:
                 self._stuck = call
             if on_timeout is not None:

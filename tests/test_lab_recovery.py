@@ -250,15 +250,17 @@ def test_handler_past_its_timeout_while_recovering_leaves_rcmd_usable_and_truthf
     must reconcile once the handler's late call returns, after which changes work again."""
     lab = built
     conv = interrupt_move(lab, monkeypatch)
-    lab.rcm_settings = {"handlers": {"timeout": 1}}
+    # 5 s: ample for two addresses even on a loaded machine, so that only the failpoint's
+    # sleep (12 s, once) runs past it.
+    lab.rcm_settings = {"handlers": {"timeout": 5}}
     lab.write_config()
-    start_rcmd(lab, monkeypatch, "ipmp.move.added:sleep=4")
+    start_rcmd(lab, monkeypatch, "ipmp.move.added:sleep=12")
 
     lines = recovery_lines(lab)
     assert len(lines) == 1, show(lab)
     assert "unconfigure net:nic0" in lines[0], show(lab)
     assert "restored" not in lines[0].replace("not verified as restored", ""), show(lab)
-    assert "marked failed" in lines[0] and "timed out after 1 s" in lines[0], show(lab)
+    assert "marked failed" in lines[0] and "timed out after 5 s" in lines[0], show(lab)
     assert "net:nic0's occupant is attached" in lines[0], show(lab)
     assert journal_states(lab) == [("unconfigure net:nic0", "failed")], show(lab)
     # It listens and answers while the handler's late call still runs.
@@ -266,8 +268,10 @@ def test_handler_past_its_timeout_while_recovering_leaves_rcmd_usable_and_truthf
     assert r.stdout.splitlines()[1].split()[-2] == "configured", show(lab, r)
 
     # The late call returns; rcmd reconciles, looks, and says what it saw.
-    assert wait_until(lambda: "verified: each of" in lab.rcmd_log(), 20), show(lab)
-    assert "returned from a call that had timed out; reconciling" in lab.rcmd_log(), show(lab)
+    late = "returned from a call that had timed out (rcm_notify_online(net/nic0)); reconciling"
+    assert wait_until(lambda: late in lab.rcmd_log(), 30), show(lab)
+    # The reconcile ran after it: two verifications (the late call's own, and the reconcile's).
+    assert wait_until(lambda: lab.rcmd_log().count("verified: each of") >= 2, 30), show(lab)
     assert_restored(lab)
     assert_alive(conv, lab)
     cfgadm_ok(lab, "-c", "unconfigure", "net:nic0")

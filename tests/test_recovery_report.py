@@ -99,3 +99,31 @@ def test_in_process_recovery_posts_nothing_when_a_late_call_returns(tmp_path):
     assert "marked failed" in report and "reconciles" not in report
     assert slow.returned.wait(5)
     c.stop()
+
+
+class SlowReconcile(Recorder):
+    def __init__(self, log: Path, sleep: float) -> None:
+        super().__init__(log, [DEV])
+        self.sleep = sleep
+        self.returned = threading.Event()
+
+    @hookimpl
+    def rcm_reconcile(self, ctx, reason):
+        time.sleep(self.sleep)
+        self.returned.set()
+
+
+def test_a_late_reconcile_is_not_followed_by_another(tmp_path):
+    """A reconcile that ran past the timeout was the look at the system, only late: posting
+    another would loop for as long as the timeout is too short for one."""
+    slow = SlowReconcile(tmp_path / "log", 0.4)
+    c = interrupted(tmp_path, slow, timeout=0.1)
+    events: list[Event] = []
+    c.event_sink = events.append
+    c.configure()
+    c.recover()
+    c.reconcile("start")
+    assert slow.returned.wait(5)
+    time.sleep(0.2)
+    assert events == []
+    c.stop()
