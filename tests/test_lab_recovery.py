@@ -287,3 +287,72 @@ def test_every_failpoint_is_covered() -> None:
 
     assert set(POINTS) == {*DETACH_POINTS, "attach.hardware.done"}
     assert rcm_lab.Lab is Lab
+
+
+def _handler_in(ns: str, tmp_path: Any) -> Any:
+    """An IPMP handler (group g: nic0 homing 192.0.2.10/24, nic1 192.0.2.11/24) whose
+    netlink socket is in ``ns``: the handler's reconcile called directly, without rcmd."""
+    from rcm_ipmp.config import load_config
+    from rcm_ipmp.handler import IpmpHandler
+    from rcm_netkit.netlink import Netlink
+
+    (tmp_path / "interfaces").mkdir(parents=True)
+    (tmp_path / "ipmp.toml").write_text("[groups.g]\nfailback = true\n")
+    for nic, addr in (("nic0", V4_10), ("nic1", V4_11)):
+        (tmp_path / "interfaces" / f"{nic}.toml").write_text(
+            f'group = "g"\naddresses = ["{addr}"]\n'
+        )
+    handler = IpmpHandler()
+    handler.config = load_config(tmp_path)
+    handler._local.nl = Netlink(netns=ns)
+    return handler
+
+
+def test_removing_copies_is_verified_against_the_kernel(netns: Any, tmp_path: Any) -> None:
+    """After deleting an interrupted move's copies the handler reads the kernel again: a
+    copy that is still there (here: deletes that did nothing) makes it raise with what is
+    where, instead of returning as if the group were restored; with real deletes it returns
+    and the copy is gone."""
+    import logging
+    from types import SimpleNamespace
+
+    from rcm_netkit.netlink import NetlinkError
+
+    ns = netns("verify")
+    for nic in ("nic0", "nic1"):  # veth pairs: this kernel has no dummy links
+        subprocess.run(
+            ["ip", "-n", ns, "link", "add", nic, "type", "veth", "peer", "name", f"p-{nic}"],
+            check=True,
+        )
+        for end in (nic, f"p-{nic}"):
+            subprocess.run(["ip", "-n", ns, "link", "set", end, "up"], check=True)
+        # As the handler's setup does (sysctl.prepare_member): without it, deleting the copy
+        # that is nic1's primary would take nic1's own secondary 192.0.2.11/24 with it.
+        key = f"net.ipv4.conf.{nic}.promote_secondaries=1"
+        subprocess.run(["ip", "netns", "exec", ns, "sysctl", "-qw", key], check=True)
+    for nic, addr in (("nic0", V4_10), ("nic1", V4_10), ("nic1", V4_11)):
+        subprocess.run(["ip", "-n", ns, "addr", "add", addr, "dev", nic], check=True)
+    ctx = SimpleNamespace(log=logging.getLogger("test"))
+
+    def on(nic: str) -> list[str]:
+        out = subprocess.run(
+            ["ip", "-n", ns, "-o", "-4", "addr", "show", "dev", nic],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return [line.split()[3] for line in out.splitlines()]
+
+    handler = _handler_in(ns, tmp_path)
+    handler._delete = lambda *args: {}  # the kernel is not asked: the copy stays
+    with pytest.raises(NetlinkError) as raised:
+        handler._reconcile_group(ctx, "g", handler._observe(), set())
+    assert str(raised.value) == (
+        "IPMP group g: 1 of 2 data addresses are not where they belong after removing an"
+        " interrupted move's copies: 1 on nic0 and nic1 (e.g. 192.0.2.10/24)"
+    )
+    assert V4_10 in on("nic1")
+
+    handler = _handler_in(ns, tmp_path / "again")
+    handler._reconcile_group(ctx, "g", handler._observe(), set())
+    assert on("nic0") == [V4_10] and on("nic1") == [V4_11]
