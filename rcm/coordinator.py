@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -155,6 +156,8 @@ class Coordinator:
         self._tokens = itertools.count(1)
         self.handlers = sorted(name for name, _ in pm.list_name_plugin() if name is not None)
         self.runners = {name: HandlerRunner(name) for name in self.handlers}
+        for runner in self.runners.values():
+            runner.on_late_return = self._returned_late
         self._registry: dict[str, list[str]] = {}
         self.backends: dict[str, tuple[str, ApBackend]] = {}
         self.event_sink: Callable[[Event], None] | None = None
@@ -261,6 +264,25 @@ class Coordinator:
                 self.call(handler, "rcm_reconcile", None, reason=reason)
             except HandlerError as e:
                 log.error("%s", e)
+
+    def _returned_late(self, handler: str, what: str) -> None:
+        """A handler's call that had timed out has returned (on its thread).
+
+        Its late work may have finished the job or left it half done (its
+        context was fenced): either way only a look at the system says which,
+        so rcmd reconciles now, on its worker, in turn with everything else.
+        Not after a late ``rcm_reconcile``: that was the look, late (and
+        another one would time out the same way, forever, if the timeout is
+        too short for it).  In-process (cfgadm without rcmd) nothing is
+        posted: the process ends, and rcmd's next start reconciles.
+        """
+        if what == "rcm_reconcile":
+            log.warning("handler %s finished rcm_reconcile late (it had timed out)", handler)
+            return
+        if self.event_sink is None:
+            return
+        reason = f"handler {handler} returned from a call that had timed out ({what})"
+        self.event_sink(Event("rcm", "reconcile", {"REASON": reason}))
 
     # -- registry --------------------------------------------------------------
     def refresh_registrations(self) -> None:
@@ -754,10 +776,10 @@ class Coordinator:
             self._hardware(owner, backend.disconnect, ap, op)
         except (HandlerError, HardwareError) as e:
             log.error("%s: %s; rolling back", op.description, e)
-            self._rollback(op)
-            self.store.finish(op.id, "rolled_back")
+            failures = self._rollback(op)
+            self.store.finish(op.id, "failed" if failures else "rolled_back")
             return self._result(
-                op, Outcome.FAILED, f"{op.description} failed: {e}", rolled_back=True
+                op, Outcome.FAILED, f"{op.description} failed: {e}", rolled_back=not failures
             )
         self.store.set_phase(op.id, "hardware_done")
         failpoint("hardware.done")
@@ -801,16 +823,25 @@ class Coordinator:
             hardware=op.hardware,
         )
 
-    def _rollback(self, op: Operation) -> None:
-        """online to every handler that released (or began to), in reverse order."""
+    def _rollback(self, op: Operation) -> list[str]:
+        """online to every handler that released (or began to), in reverse order.
+
+        Returns the failures (one line each): a handler that raised or timed
+        out has not said the resource is back, so nothing may claim it is.
+        Each step is journaled done or failed."""
+        failures: list[str] = []
         for handler, resource in reversed(op.released):
             try:
                 self.call(handler, "rcm_notify_online", op, wait_stuck=True, resource=resource)
                 if op.id is not None:
                     self.store.step(op.id, "online", handler, resource, "done")
             except HandlerError as e:
+                failures.append(str(e))
                 op.messages.append(f"rollback incomplete: {e}")
                 log.error("rollback of %s: %s", op.description, e)
+                if op.id is not None:
+                    self.store.step(op.id, "online", handler, resource, "failed")
+        return failures
 
     def _remove_phase(self, op: Operation, resources: list[str]) -> None:
         for resource in resources:
@@ -933,6 +964,11 @@ class Coordinator:
             self.refresh_registrations()
             self.reconcile(event.get("REASON", "rescan"))
             return
+        if event.action == "reconcile" and event.source == "rcm":
+            log.warning("%s; reconciling", event.get("REASON"))
+            self.refresh_registrations()
+            self.reconcile(event.get("REASON", "reconcile"))
+            return
         for handler in self.implementers("rcm_notify_event"):
             try:
                 self.call(handler, "rcm_notify_event", None, event=event)
@@ -971,9 +1007,19 @@ class Coordinator:
         The kernel decides: if the ap's occupant is away (the hardware step
         happened), the detach is completed; otherwise every handler that
         began to release gets online, in reverse order.
+
+        The report says only what was seen: "restored" or "completed" when
+        every handler's call returned (a handler returns once it has seen
+        its part done: the IPMP handler re-reads the kernel after removing
+        an interrupted move's copies).  A handler that failed or ran past
+        its timeout leaves the operation marked failed, with what is known:
+        its error, and whether the ap's occupant is attached.  rcmd then goes
+        on (it listens, it answers), and reconciles once the handler's late
+        call returns (see :meth:`_returned_late`).
         """
         reports: list[str] = []
         for rec in self.store.running():
+            started = time.monotonic()
             action = Action(rec.action)
             op = Operation(
                 next(self._tokens), rec.ap_id, action, rec.force, rec.resources, id=rec.id
@@ -985,13 +1031,14 @@ class Coordinator:
                     detached = bool(self.call_on_owner(found[0], found[1].detached, rec.ap_id))
                 except HandlerError as e:
                     log.error("recovery of operation %d: %s", rec.id, e)
+            failures: list[str] = []
             if rec.kind == "detach":
                 if rec.phase == "query":
                     state = "failed"
                 elif rec.phase in ("offline", "hardware") and not detached:
                     op.released = self.store.released(rec.id)
-                    self._rollback(op)
-                    state = "rolled_back"
+                    failures = self._rollback(op)
+                    state = "failed" if failures else "rolled_back"
                 else:
                     self._remove_phase(op, op.resources)
                     state = "done"
@@ -999,17 +1046,44 @@ class Coordinator:
                 if rec.phase == "hardware" and detached:
                     state = "failed"
                 else:
-                    state = "failed" if self._online_phase(op) else "done"
+                    failures = self._online_phase(op)
+                    state = "failed" if failures else "done"
             self.store.finish(rec.id, state)
-            text = {
-                "failed": "had changed nothing; marked failed",
-                "rolled_back": "rolled back; the previous configuration was restored",
-                "done": "completed",
-            }[state]
+            if failures:
+                text = self._incomplete(rec.kind, rec.ap_id, detached, failures)
+            else:
+                text = {
+                    "failed": "had changed nothing; marked failed",
+                    "rolled_back": "rolled back; the previous configuration was restored",
+                    "done": "completed",
+                }[state]
             report = (
                 f"recovered operation {rec.id} ({op.description},"
                 f" interrupted in phase {rec.phase}): {text}"
+                f" (in {(time.monotonic() - started) * 1000:.0f} ms)"
             )
             log.warning("%s", report)
             reports.append(report)
         return reports
+
+    def _incomplete(self, kind: str, ap_id: str, detached: bool | None, failures: list[str]) -> str:
+        """What a recovery that did not finish can say: no more than it knows."""
+        undo, claim = ("rollback", "restored") if kind == "detach" else ("online", "completed")
+        where = {
+            True: f"{ap_id}'s occupant is detached",
+            False: f"{ap_id}'s occupant is attached",
+            None: f"whether {ap_id}'s occupant is attached is unknown",
+        }[detached]
+        stuck = sorted(
+            name for name, runner in self.runners.items() if runner.stuck and self.event_sink
+        )
+        later = (
+            f"; rcmd reconciles when handler{'s' if len(stuck) > 1 else ''}"
+            f" {', '.join(stuck)} return{'' if len(stuck) > 1 else 's'}"
+            if stuck
+            else ""
+        )
+        return (
+            f"{undo} incomplete, marked failed; not verified as {claim}: {'; '.join(failures)};"
+            f" {where}{later}"
+        )

@@ -10,7 +10,10 @@ A Python thread cannot be killed.  When a call times out, the caller fences
 the call's context (every later call through ``ctx`` raises
 OperationFenced) and the operation fails and rolls back; while the stuck call
 is still running, further calls to that handler fail at once ("still stuck")
-instead of piling up behind it.  Once it returns, the handler is usable again.
+instead of piling up behind it.  Once it returns, the handler is usable again,
+and :attr:`HandlerRunner.on_late_return` (if set) is called with the handler's
+name: its late work may have left the system half changed, so the coordinator
+reconciles then (rcm.coordinator).
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ from rcm.errors import ConfigError, HandlerError, RcmError
 
 
 class _Call:
-    __slots__ = ("fn", "args", "done", "result", "error")
+    __slots__ = ("fn", "args", "what", "done", "result", "error", "abandoned")
 
-    def __init__(self, fn: Callable[..., Any], args: list[Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], args: list[Any], what: str = "") -> None:
         self.fn = fn
         self.args = args
+        self.what = what
         self.done = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
+        self.abandoned = False  # the caller stopped waiting (timeout)
 
 
 class HandlerRunner:
@@ -39,6 +44,10 @@ class HandlerRunner:
         self.name = name
         self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._stuck: _Call | None = None
+        self._late = threading.Lock()
+        self.on_late_return: Callable[[str, str], None] | None = None
+        """Called (on the handler's thread) with the handler's name and what the
+        call was (``rcm_notify_online(net/nic0)``) when a call that timed out returns."""
         self._thread = threading.Thread(target=self._loop, name=f"rcm-handler-{name}", daemon=True)
         self._thread.start()
 
@@ -51,7 +60,24 @@ class HandlerRunner:
                 call.result = call.fn(*call.args)
             except BaseException as e:  # noqa: BLE001 - reported to the caller
                 call.error = e
-            call.done.set()
+            with self._late:
+                call.done.set()
+                late = call.abandoned
+            if late:
+                self._returned_late(call)
+
+    def _returned_late(self, call: _Call) -> None:
+        if self.on_late_return is not None:
+            try:
+                self.on_late_return(self.name, call.what)
+            except Exception:  # noqa: BLE001 - the handler's thread must survive
+                pass
+
+    @property
+    def stuck(self) -> bool:
+        """A call that timed out is still running."""
+        call = self._stuck
+        return call is not None and not call.done.is_set()
 
     def on_own_thread(self) -> bool:
         return threading.current_thread() is self._thread
@@ -85,10 +111,16 @@ class HandlerRunner:
                     f" not calling {what}"
                 )
             self._stuck = None
-        call = _Call(fn, args)
+        call = _Call(fn, args, what)
         self._queue.put(call)
         if not call.done.wait(timeout):
-            self._stuck = call
+            with self._late:
+                call.abandoned = True
+                returned = call.done.is_set()  # it ended just now: no late return comes
+            if returned:
+                self._returned_late(call)
+            else:
+                self._stuck = call
             if on_timeout is not None:
                 on_timeout()
             raise HandlerError(f"handler {self.name} timed out after {timeout:g} s in {what}")

@@ -29,6 +29,7 @@ from rcm_netkit.sysctl import prepare_member, set_conf
 
 from rcm import hookimpl
 from rcm.context import HandlerContext
+from rcm.failpoints import failpoint
 from rcm.model import Event, Impact, Veto
 
 from .config import IPInterface, IpmpConfig, load_config
@@ -133,6 +134,13 @@ def _log_moves(ctx: HandlerContext, plan: Plan) -> None:
         )
 
 
+def _errors_line(errors: dict[str, str], shown: int = 3) -> str:
+    """Netlink errors in one line: the first few, and how many more."""
+    lines = list(errors.values())
+    more = f"; and {len(lines) - shown} more" if len(lines) > shown else ""
+    return "; ".join(lines[:shown]) + more
+
+
 class IpmpHandler:
     def __init__(self) -> None:
         self.config = IpmpConfig()
@@ -206,17 +214,23 @@ class IpmpHandler:
         return [a.cidr for a in world.addrs.get(name, []) if ip_of(a) in mine]
 
     # -- acting ------------------------------------------------------------------
-    def _setup(self, name: str, world: World) -> None:
-        """Plumb a configured NIC as its interface file says (boot or reattach)."""
+    def _setup(self, name: str, world: World) -> bool:
+        """Plumb a configured NIC as its interface file says (boot or reattach).
+
+        Returns whether it changed the link (brought it up, added an
+        address): only then is ``world`` stale and worth reading again (with
+        10,000 addresses a read is a dump of all of them)."""
         nic = self.config.interfaces.get(name)
         link = world.links.get(name)
         if nic is None or link is None:
-            return
+            return False
         nl = self._nl()
+        changed = False
         if nic.group:
             prepare_member(name)
         if not link.up:
             nl.set_link_up(name, True)
+            changed = True
         if nic.group and nic.test_addresses:
             # Probe replies arrive on the member that sent the probe, while the
             # route back to the target may leave by another member: strict
@@ -224,12 +238,19 @@ class IpmpHandler:
             # drops them and fails a healthy NIC.  Loose (2) keeps the check
             # (the kernel uses the larger of "all" and the NIC's value).
             set_conf(name, 4, "rp_filter", 2)
+        have = {a.cidr for a in world.addrs.get(name, [])}
         for address in nic.test_addresses:  # stationary, never a source for data
-            nl.add_deprecated_address(name, test_address_cidr(address))
-        if not nic.group:
-            errors = nl.add_addresses(name, [str(a) for a in nic.addresses])
+            cidr = test_address_cidr(address)
+            if cidr not in have:
+                nl.add_deprecated_address(name, cidr)
+                changed = True
+        missing = [] if nic.group else [str(a) for a in nic.addresses if str(a) not in have]
+        if missing:  # no group: they simply live here
+            errors = nl.add_addresses(name, missing, index=link.index)
             if errors:
                 raise NetlinkError("; ".join(errors.values()))
+            changed = True
+        return changed
 
     def _wait_for_carrier(self, names: list[str]) -> None:
         deadline = time.monotonic() + CARRIER_WAIT
@@ -243,29 +264,52 @@ class IpmpHandler:
                 time.sleep(0.05)
 
     def _reconcile_group(
-        self, ctx: HandlerContext, group: str, world: World, offline: set[str]
+        self,
+        ctx: HandlerContext,
+        group: str,
+        world: World,
+        offline: set[str],
+        verify: bool = False,
     ) -> tuple[Plan, set[str]]:
         """Move the group's data addresses to where the plan says; returns the
-        plan and the usable set it was made for."""
-        plan, usable, extras = self._plan(group, world, offline)
-        self._apply(plan, world)
-        moving = {m.address.ip for m in plan.moves}
-        leftovers: dict[str, list[IPInterface]] = defaultdict(list)
+        plan and the usable set it was made for.
+
+        Copies an interrupted move left (an address on two members) are
+        deleted in the same calls as the moves' sources; then, or with
+        ``verify``, the kernel is read again to check the result
+        (:meth:`_verify`)."""
+        plan, usable, extras, hosted = self._plan(group, world, offline)
+        # Every copy goes, also of an address that moves: the kept one is on
+        # ``best`` (the move's source), never on the move's destination.
+        copies: dict[str, list[IPInterface]] = defaultdict(list)
         for name, address in extras:
-            if address.ip not in moving:
-                leftovers[name].append(address)
-        nl = self._nl()
-        for name, addresses in leftovers.items():  # one call per NIC
-            self._delete(nl, world, name, addresses)
+            copies[name].append(address)
+        self._apply(plan, world, copies)
         _log_moves(ctx, plan)
+        if copies:
+            n = sum(len(c) for c in copies.values())
+            ctx.log.info(
+                "IPMP group %s: removed %d cop%s left by an interrupted move from %s",
+                group,
+                n,
+                "y" if n == 1 else "ies",
+                ", ".join(sorted(copies)),
+            )
+        if copies or verify:
+            self._verify(ctx, group, plan, hosted)
         return plan, usable
 
     def _plan(
         self, group: str, world: World, offline: set[str]
-    ) -> tuple[Plan, set[str], list[tuple[str, IPInterface]]]:
+    ) -> tuple[
+        Plan,
+        set[str],
+        list[tuple[str, IPInterface]],
+        dict[ipaddress.IPv4Interface | ipaddress.IPv6Interface, str],
+    ]:
         """Where the group's data addresses should be (nothing applied): the
-        plan, the usable members, and the extra copies an interrupted move
-        left, as (ifname, address)."""
+        plan, the usable members, the extra copies an interrupted move left,
+        as (ifname, address), and where each address is kept now."""
         members = {nic.name for nic in self.config.members(group)}
         usable = self._usable(world, offline) & members
         hosted: dict[ipaddress.IPv4Interface | ipaddress.IPv6Interface, str] = {}
@@ -285,9 +329,58 @@ class IpmpHandler:
             best = sorted(where, key=lambda n: (n not in usable, n != home, n))[0]
             hosted[address] = best
             extras += [(n, address) for n in where if n != best]
-        return plan_group(self.config, group, usable, hosted), usable, extras
+        return plan_group(self.config, group, usable, hosted), usable, extras, hosted
 
-    def _apply(self, plan: Plan, world: World) -> None:
+    def _verify(
+        self,
+        ctx: HandlerContext,
+        group: str,
+        plan: Plan,
+        hosted: dict[ipaddress.IPv4Interface | ipaddress.IPv6Interface, str],
+    ) -> None:
+        """Read the kernel again (one dump) and check that each of ``group``'s
+        data addresses is on exactly the NIC the plan left it on; raise with
+        what is where if not.
+
+        Called after removing copies of an interrupted move (a recovery):
+        so that rcm says "restored" for a state the kernel showed, never for
+        one it only meant to reach.  The ordinary moves need no second look:
+        the kernel acknowledges each add and delete (an error raises)."""
+        target = {a.ip: n for a, n in hosted.items()}
+        for move in plan.moves:
+            target[move.address.ip] = move.dst
+        unhosted = {u.address.ip for u in plan.unhosted}
+        world = self._local.verified = self._observe()
+        members = {nic.name for nic in self.config.members(group)}
+        wrong: dict[str, int] = defaultdict(int)
+        example: dict[str, str] = {}
+        total = 0
+        for address, _home in self.config.data_addresses(group):
+            if address.ip in unhosted:
+                continue
+            total += 1
+            on = sorted(n for n in world.by_ip.get(address.ip, ()) if n in members)
+            want = target.get(address.ip)
+            if on == [want]:
+                continue
+            key = "on no member" if not on else "on " + " and ".join(on)
+            wrong[key] += 1
+            example.setdefault(key, str(address))
+        if not wrong:
+            ctx.log.info(
+                "IPMP group %s: verified: each of %d data addresses on one member", group, total
+            )
+            return
+        bad = sum(wrong.values())
+        where = "; ".join(f"{n} {k} (e.g. {example[k]})" for k, n in sorted(wrong.items()))
+        raise NetlinkError(
+            f"IPMP group {group}: {bad} of {total} data addresses are not where they belong"
+            f" after removing an interrupted move's copies: {where}"
+        )
+
+    def _apply(
+        self, plan: Plan, world: World, copies: dict[str, list[IPInterface]] | None = None
+    ) -> None:
         """Add on the new NIC, announce, then delete from the old: the address
         is never absent, and peers learn the new MAC before the old NIC lets go.
 
@@ -300,7 +393,12 @@ class IpmpHandler:
         purpose: announcing on a thread beside the deletes was measured
         (docs/performance.md) and gained nothing that shows through the
         noise, since building the frames and encoding the
-        deletes both need the interpreter."""
+        deletes both need the interpreter.
+
+        ``copies``: NIC -> addresses it holds that another member holds too
+        (an interrupted move's leftovers), deleted with the moves' sources in
+        one call per NIC: in the kernel's reverse order, so secondaries go
+        before their primary and no delete makes the kernel promote one."""
         nl = self._nl()
         by_dst: dict[str, list[IPInterface]] = defaultdict(list)
         by_src: dict[str, list[IPInterface]] = defaultdict(list)
@@ -308,6 +406,8 @@ class IpmpHandler:
             by_dst[move.dst].append(move.address)
             if move.src is not None and move.src in world.links:
                 by_src[move.src].append(move.address)
+        for name, addresses in (copies or {}).items():
+            by_src[name].extend(addresses)
         for dst, cidrs in by_dst.items():
             link = world.links[dst]
             for batch in _growing(cidrs):
@@ -315,10 +415,12 @@ class IpmpHandler:
                 if errors:
                     raise NetlinkError("; ".join(errors.values()))
                 self._announcer().announce(dst, link.mac, batch)
+        if by_src:
+            failpoint("ipmp.move.added")
         for src, cidrs in by_src.items():
             errors = self._delete(nl, world, src, cidrs)
             if errors:
-                raise NetlinkError("; ".join(errors.values()))
+                raise NetlinkError(_errors_line(errors))
 
     @staticmethod
     def _delete(
@@ -429,7 +531,9 @@ class IpmpHandler:
         if query:
             veto = self._vet(ctx, name, group, world)
             if group:  # what the offline would do (cfgadm --dry-run): the same plan
-                plan, _usable, _extras = self._plan(group, world, self._offline(ctx) | {name})
+                plan, _usable, _extras, _hosted = self._plan(
+                    group, world, self._offline(ctx) | {name}
+                )
                 for line in moved_messages(plan, self.config):
                     ctx.plan(line)
                 stranded = [u.address for u in plan.unhosted if u.src == name]
@@ -505,8 +609,7 @@ class IpmpHandler:
         if link is None:
             return  # still away
         self._forget_detach(ctx, name, link.mac)
-        if name in self.config.interfaces:
-            self._setup(name, world)
+        if name in self.config.interfaces and (self._setup(name, world) or not link.carrier):
             self._wait_for_carrier([name])
             world = self._observe()
         group = self.config.group_of(name)
@@ -636,14 +739,22 @@ class IpmpHandler:
         addresses hosted by another member, as Solaris' boot scripts did."""
         world = self._observe()
         present = [n for n in sorted(self.config.interfaces) if n in world.links]
-        for name in present:
-            self._setup(name, world)
-        self._wait_for_carrier(present)
-        world = self._observe()
+        changed = [self._setup(name, world) for name in present]
+        if any(changed) or not all(world.links[n].carrier for n in present):
+            self._wait_for_carrier(present)
+            world = self._observe()
         offline = self._offline(ctx)
+        failed: list[str] = []
         for group in sorted(self.config.groups):
-            plan, usable = self._reconcile_group(ctx, group, world, offline)
+            try:
+                plan, usable = self._reconcile_group(ctx, group, world, offline, verify=True)
+            except NetlinkError as e:  # the other groups still get their turn
+                failed.append(str(e))
+                world = self._observe()
+                continue
             for nic in self.config.members(group):
                 self._usable_seen[nic.name] = nic.name in usable
             self._report(ctx, plan, usable)
-            world = self._observe() if plan.moves else world
+            world = self._local.verified  # read by _verify after this group's changes
+        if failed:
+            raise NetlinkError("; ".join(failed))
