@@ -4,7 +4,7 @@ Layout (``$RCM_CONFIG_DIR``, /etc/rcm by default), as Solaris had
 ``/etc/hostname.<if>``::
 
     interfaces/<ifname>.toml   group, addresses, test_addresses, standby
-    ipmp.toml                  [groups.<name>] failback
+    ipmp.toml                  [groups.<name>] failback, announce_count, announce_interval_ms
 
 Loading is all-or-nothing: a malformed or contradictory configuration raises
 exactly one :class:`rcm.errors.ConfigError` naming the file, the key and the
@@ -44,7 +44,13 @@ GROUP_NAME_MAX = 31
 """Solaris' LIFGRNAMSIZ (32) less the NUL: long enough, short enough to print."""
 
 INTERFACE_KEYS = ("group", "addresses", "test_addresses", "standby")
-GROUP_KEYS = ("failback",)
+GROUP_KEYS = ("failback", "announce_count", "announce_interval_ms")
+
+ANNOUNCE_COUNT = 3
+"""Gratuitous ARPs / unsolicited NAs sent per moved address, the first at once."""
+ANNOUNCE_INTERVAL_MS = 200
+ANNOUNCE_COUNT_RANGE = (1, 100)
+ANNOUNCE_INTERVAL_RANGE = (10, 60_000)
 
 # One spelling only: "address/prefixlen", the prefix in plain decimal.  Netmask
 # notation and zone ids ("%eth0") are refused: the NIC is implied by the file,
@@ -79,10 +85,17 @@ class GroupConfig:
     ``failback``: when a NIC becomes usable again its data addresses return to
     it (Solaris' FAILBACK=yes).  With ``False`` they stay where they are until
     the NIC hosting them fails.
+
+    ``announce_count`` / ``announce_interval_ms``: each address that moves is
+    announced (gratuitous ARP, unsolicited NA) that many times, the first at
+    once and the others that far apart: one frame can be lost, and a peer
+    that missed it would keep sending to the old MAC.
     """
 
     name: str
     failback: bool = True
+    announce_count: int = ANNOUNCE_COUNT
+    announce_interval_ms: int = ANNOUNCE_INTERVAL_MS
 
 
 @dataclass(frozen=True)
@@ -313,8 +326,33 @@ def _load_groups(path: Path) -> dict[str, GroupConfig]:
             raise ConfigError(
                 path, key + ".failback", f"must be true or false, not {_type_name(failback)}"
             )
-        groups[name] = GroupConfig(name=name, failback=failback)
+        count = _bounded_int(path, key + ".announce_count", table, ANNOUNCE_COUNT_RANGE)
+        interval = _bounded_int(
+            path, key + ".announce_interval_ms", table, ANNOUNCE_INTERVAL_RANGE
+        )
+        groups[name] = GroupConfig(
+            name=name,
+            failback=failback,
+            announce_count=ANNOUNCE_COUNT if count is None else count,
+            announce_interval_ms=ANNOUNCE_INTERVAL_MS if interval is None else interval,
+        )
     return groups
+
+
+def _bounded_int(
+    path: Path, key: str, table: dict[str, Any], bounds: tuple[int, int]
+) -> int | None:
+    """``table``'s value for ``key``'s last part: an integer within ``bounds``
+    (inclusive), or None if absent.  A boolean is not an integer here."""
+    value = table.get(key.rpartition(".")[2])
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(path, key, f"must be an integer, not {_type_name(value)}")
+    low, high = bounds
+    if not low <= value <= high:
+        raise ConfigError(path, key, f"must be from {low} to {high}, not {value}")
+    return value
 
 
 def _load_interfaces(
