@@ -327,9 +327,7 @@ def _load_groups(path: Path) -> dict[str, GroupConfig]:
                 path, key + ".failback", f"must be true or false, not {_type_name(failback)}"
             )
         count = _bounded_int(path, key + ".announce_count", table, ANNOUNCE_COUNT_RANGE)
-        interval = _bounded_int(
-            path, key + ".announce_interval_ms", table, ANNOUNCE_INTERVAL_RANGE
-        )
+        interval = _bounded_int(path, key + ".announce_interval_ms", table, ANNOUNCE_INTERVAL_RANGE)
         groups[name] = GroupConfig(
             name=name,
             failback=failback,
