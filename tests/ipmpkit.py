@@ -11,7 +11,9 @@ V4_10, V6_10 = "192.0.2.10/24", "2001:db8::10/64"
 V4_11, V6_11 = "192.0.2.11/24", "2001:db8::11/64"
 
 
-def tool(lab: Any, name: str, *args: str, user: int | None = None) -> subprocess.CompletedProcess[str]:
+def tool(
+    lab: Any, name: str, *args: str, user: int | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run one of the product's console scripts in the lab's host namespace
     (as ``user``, a uid, when given: ``setpriv``)."""
     argv = [str(Path(sys.executable).with_name(name)), *args]

@@ -108,5 +108,7 @@ def test_without_rcmd_one_line(make_lab: Callable[..., Any]) -> None:
     lab = make_lab()
     r = tool(lab, "if_mpadm", "-d", "nic0")
     assert r.returncode == 1
-    assert r.stderr.startswith("if_mpadm: cannot offline nic0: cannot contact rcmd: it is not running")
+    assert r.stderr.startswith(
+        "if_mpadm: cannot offline nic0: cannot contact rcmd: it is not running"
+    )
     assert len(r.stderr.splitlines()) == 1
