@@ -43,3 +43,10 @@ def start(lab: Any, homes: dict[str, list[str]] | None = None) -> Any:
     for nic, addrs in homes.items():
         assert lab.wait_for_addresses(nic, addrs), "rcmd did not place\n" + lab.snapshot()
     return lab
+
+
+def open_to_all(lab: Any) -> None:
+    """Let other users reach rcmd's socket, as under /run/rcm: the lab's
+    temporary folder is made 0700."""
+    for folder in (lab.tmp, lab.runtime_dir):
+        folder.chmod(0o755)
