@@ -156,3 +156,30 @@ def test_announcements_per_group(make_lab: Callable[..., Any]) -> None:
     # 300 ms apart: a repeat is never sent early (a late first frame on a busy
     # machine may shorten the first gap as the client sees it, hence the margin)
     assert all(g >= 0.15 for g in gaps), gaps
+
+
+class _Sent:
+    """Stands in for the packet socket's Announcer: records what would go out."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, list[str]]] = []
+
+    def announce(self, ifname: str, mac: str, addresses: list[str]) -> None:
+        self.sent.append((ifname, mac, [str(a) for a in addresses]))
+
+
+def test_a_moved_address_is_never_announced_at_the_mac_it_left() -> None:
+    from rcm_netkit.announce import RepeatingAnnouncer
+
+    sent = _Sent()
+    rep = RepeatingAnnouncer(sent)  # type: ignore[arg-type]
+    try:
+        rep.announce("nic1", "02:00:00:00:00:01", [V4_10, V4_11], count=3, interval=0.05)
+        # 192.0.2.10 moves on at once: its pending repeats at nic1 are dropped
+        rep.announce("nic0", "02:00:00:00:00:00", [V4_10], count=1)
+        assert wait_until(lambda: rep.pending() == 0, 5)
+    finally:
+        rep.close()
+    at_nic1 = [addrs for ifname, _mac, addrs in sent.sent if ifname == "nic1"]
+    assert at_nic1 == [[V4_10, V4_11], [V4_11], [V4_11]], sent.sent
+    assert [s for s in sent.sent if s[0] == "nic0"] == [("nic0", "02:00:00:00:00:00", [V4_10])]
