@@ -711,6 +711,7 @@ class Coordinator:
         self.store.set_phase(op.id, "offline")
         try:
             self._offline_resource(op, op.ap_id)
+            failpoint("offline.done")
         except HandlerError as e:
             log.error("%s: %s; rolling back", op.description, e)
             self._rollback(op)

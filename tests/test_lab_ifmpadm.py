@@ -112,3 +112,30 @@ def test_without_rcmd_one_line(make_lab: Callable[..., Any]) -> None:
         "if_mpadm: cannot offline nic0: cannot contact rcmd: it is not running"
     )
     assert len(r.stderr.splitlines()) == 1
+
+
+def test_an_offline_interrupted_by_a_crash_is_rolled_back(
+    running: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rcmd dies after nic0's addresses moved and before the offline was
+    marked done: at the next start the journal rolls it back (as a detach
+    interrupted before its hardware step), and nic0 is in service again."""
+    lab = running
+    conv = lab.conversation("192.0.2.10")
+    lab.stop_rcmd()
+    with monkeypatch.context() as m:
+        m.setenv("RCM_FAILPOINT", "offline.done")
+        lab.start_rcmd()
+    r = tool(lab, "if_mpadm", "-d", "nic0")
+    assert r.returncode == 1 and len(r.stderr.splitlines()) == 1, show(r, lab)
+    assert r.stderr.startswith("if_mpadm: cannot offline nic0: "), show(r, lab)
+    assert wait_until(lambda: not lab.rcmd_running(), 5)
+    assert set(lab.addresses("nic1")) >= {V4_10, V6_10}, lab.snapshot()  # it had moved
+
+    lab.start_rcmd()
+    assert lab.wait_for_addresses("nic0", [V4_10, V6_10, TEST0]), lab.snapshot()
+    assert lab.wait_for_addresses("nic1", [V4_10, V6_10], present=False), lab.snapshot()
+    assert "rolled back; the previous configuration was restored" in lab.rcmd_log()
+    r = tool(lab, "ipmpstat", "-P", "-o", "interface,state", "-i")
+    assert "nic0:ok" in r.stdout.splitlines(), show(r, lab)
+    assert conv.wait_for_more(10, 15) and not conv.broken(), conv.describe()
