@@ -13,9 +13,11 @@ queues incoming traffic.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Sequence
 
 from .netlink import NetlinkError
@@ -161,3 +163,110 @@ class Announcer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+log = logging.getLogger("rcm_netkit.announce")
+
+Announced = str | ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+
+def _key(address: Announced) -> str:
+    """An address's IP as text, whatever form it was given in."""
+    text = str(address)
+    return text.partition("/")[0].strip()
+
+
+class RepeatingAnnouncer:
+    """Announces each address at once, then ``count - 1`` more times,
+    ``interval`` seconds apart, from a thread of its own (a failover never
+    waits for the repeats).
+
+    A newer announcement of an address replaces the repeats still pending
+    for it, and :meth:`cancel` drops them: an address that moved again is
+    never announced at the MAC it left.
+    """
+
+    def __init__(self, announcer: Announcer) -> None:
+        self.announcer = announcer
+        self._cond = threading.Condition()
+        # ip -> [ifname, mac, address, repeats left, next due (monotonic), interval]
+        self._pending: dict[str, list[object]] = {}
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def announce(
+        self,
+        ifname: str,
+        mac: str,
+        addresses: Sequence[Announced],
+        count: int = 1,
+        interval: float = 0.2,
+    ) -> None:
+        """Send the first announcement now (errors raise, as
+        :meth:`Announcer.announce`) and schedule the repeats."""
+        with self._cond:
+            for a in addresses:
+                self._pending.pop(_key(a), None)
+        self.announcer.announce(ifname, mac, addresses)
+        if count <= 1 or not addresses:
+            return
+        due = time.monotonic() + interval
+        with self._cond:
+            if self._closed:
+                return
+            for a in addresses:
+                self._pending[_key(a)] = [ifname, mac, a, count - 1, due, interval]
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="rcm-announce", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def cancel(self, addresses: Sequence[Announced]) -> None:
+        """Forget the repeats pending for ``addresses`` (moved or deleted)."""
+        with self._cond:
+            for a in addresses:
+                self._pending.pop(_key(a), None)
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._pending)
+
+    def _due(self, now: float) -> dict[tuple[str, str], list[Announced]]:
+        """Under the lock: the repeats due now, by (ifname, mac), rescheduled."""
+        batches: dict[tuple[str, str], list[Announced]] = {}
+        for key, entry in list(self._pending.items()):
+            ifname, mac, address, left, due, interval = entry
+            if due > now:  # type: ignore[operator]
+                continue
+            batches.setdefault((str(ifname), str(mac)), []).append(address)  # type: ignore[arg-type]
+            if int(left) <= 1:  # type: ignore[call-overload]
+                del self._pending[key]
+            else:
+                entry[3] = int(left) - 1  # type: ignore[call-overload]
+                entry[4] = float(due) + float(interval)  # type: ignore[arg-type]
+        return batches
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed:
+                    now = time.monotonic()
+                    soonest = min((float(e[4]) for e in self._pending.values()), default=None)  # type: ignore[arg-type]
+                    if soonest is not None and soonest <= now:
+                        break
+                    self._cond.wait(None if soonest is None else soonest - now)
+                if self._closed:
+                    return
+                batches = self._due(time.monotonic())
+            for (ifname, mac), addresses in batches.items():
+                try:
+                    self.announcer.announce(ifname, mac, addresses)
+                except NetlinkError as e:  # the NIC went away meanwhile: nothing to tell
+                    log.debug("repeat announcement: %s", e)
+                    self.cancel(addresses)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._pending.clear()
+            self._cond.notify_all()

@@ -130,6 +130,22 @@ class RemoteService:
     def test_ap(self, ap_id: str, options: str = "") -> Result:
         return Result.from_dict(self._ask({"op": "test", "ap_id": ap_id, "options": options}))
 
+    def report(self, topic: str) -> dict[str, Any]:
+        """Every handler's answer to ``topic`` (read-only; any user)."""
+        return dict(self._ask({"op": "report", "topic": topic})["report"])
+
+    def reload(self) -> list[str]:
+        """Ask rcmd to re-read its configuration (root only); what changed.
+        A refusal raises RcmError with rcmd's one line."""
+        return list(self._ask({"op": "reload"}).get("lines", []))
+
+    def set_resource_state(self, action: str, resource: str) -> Result:
+        """Take ``resource`` out of service in place (``offline``) or bring it
+        back (``online``): root only."""
+        return Result.from_dict(
+            self._ask({"op": "resource_state", "action": action, "resource": resource})
+        )
+
     def close(self) -> None:
         if self._first is not None:
             self._first.close()

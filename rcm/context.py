@@ -111,6 +111,15 @@ class HandlerContext:
         """The id of the operation this call belongs to (None for events)."""
         return self._operation.id if self._operation else None
 
+    @property
+    def operation_action(self) -> str | None:
+        """What the operation this call belongs to does: a cfgadm function
+        (``unconfigure``, ``configure`` …), or ``offline``/``online`` for a
+        resource taken out of service in place and brought back (no
+        hardware step: ``if_mpadm -d``/``-r``).  None outside an operation."""
+        action = getattr(self._operation, "action", None)
+        return None if action is None else str(getattr(action, "value", action))
+
     # -- speaking to the admin ----------------------------------------------
     def message(self, text: str) -> None:
         """A line for the admin: logged, and shown by cfgadm for this operation."""

@@ -30,6 +30,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -61,13 +62,23 @@ from rcm.udevpolicy import UdevPolicy
 log = logging.getLogger("rcm.coordinator")
 
 
+class ResourceAction(StrEnum):
+    """librcm's other way in: a *resource* taken out of service in place and
+    brought back, with no hardware step (``if_mpadm -d``/``-r``).  The same
+    query (every veto), journaled offline and rollback as a detach; no remove."""
+
+    OFFLINE = "offline"
+    ONLINE = "online"
+
+
 @dataclass
 class Operation:
-    """One admin request in flight (or a recovered one)."""
+    """One admin request in flight (or a recovered one).  For a
+    :class:`ResourceAction`, ``ap_id`` is the resource's name."""
 
     token: int
     ap_id: str
-    action: Action
+    action: Action | ResourceAction
     force: bool
     resources: list[str]
     query_only: bool = False
@@ -568,6 +579,8 @@ class Coordinator:
         return admitted if isinstance(admitted, Result) else self.run(admitted)
 
     def run(self, op: Operation) -> Result:
+        if isinstance(op.action, ResourceAction):
+            return self._run_resource(op)
         try:
             handler, backend = self.backends[op.ap_id.partition(":")[0]]
             ap = self.call_on_owner(handler, backend.get, op.ap_id)
@@ -1020,6 +1033,9 @@ class Coordinator:
         reports: list[str] = []
         for rec in self.store.running():
             started = time.monotonic()
+            if rec.kind in ("offline", "online"):
+                reports.append(self._recover_resource(rec))
+                continue
             action = Action(rec.action)
             op = Operation(
                 next(self._tokens), rec.ap_id, action, rec.force, rec.resources, id=rec.id
@@ -1087,3 +1103,137 @@ class Coordinator:
             f"{undo} incomplete, marked failed; not verified as {claim}: {'; '.join(failures)};"
             f" {where}{later}"
         )
+
+    # -- a resource out of service in place (librcm's offline/online) ----------
+    def admit_resource(
+        self, action: ResourceAction, resource: str, force: bool = False
+    ) -> Operation | Result:
+        """Lock ``resource`` (fail fast when busy) for :meth:`run`.  A
+        resource no handler registered is refused: nobody would act."""
+        if not self.handlers_for(resource, "rcm_request_offline"):
+            return Result(Outcome.NO_SUCH_AP, resource, f"no handler uses {resource}")
+        op = Operation(next(self._tokens), resource, action, force, [resource])
+        try:
+            self.locks.acquire([resource], op)
+        except BusyError as e:
+            return Result(Outcome.BUSY, resource, str(e))
+        return op
+
+    def _run_resource(self, op: Operation) -> Result:
+        try:
+            if op.action is ResourceAction.ONLINE:
+                op.id = self.store.begin("online", op.ap_id, op.action.value, op.resources, False)
+                failures = self._online_phase(op)
+                self.store.finish(op.id, "failed" if failures else "done")
+                outcome = Outcome.FAILED if failures else Outcome.DONE
+                return Result(
+                    outcome, op.ap_id, "; ".join(failures), messages=op.messages, operation=op.id
+                )
+            return self._offline_in_place(op)
+        except RcmError as e:
+            return Result(Outcome.FAILED, op.ap_id, str(e), messages=op.messages, operation=op.id)
+        finally:
+            self.locks.release(op.token)
+
+    def _offline_in_place(self, op: Operation) -> Result:
+        """query (all vetoes), then offline journaled step by step; a failure
+        rolls back.  No hardware step and no remove: the resource stays, out
+        of service, until an online."""
+        try:
+            self._query_resource(op, op.ap_id)
+        except HandlerError as e:
+            return self._result(op, Outcome.FAILED, f"query failed: {e}")
+        blocking = [v for v in op.vetoes if v.impact.blocks(op.force)]
+        if blocking:
+            return self._result(op, Outcome.VETOED, self._refusal(op, blocking))
+        op.id = self.store.begin("offline", op.ap_id, op.action.value, op.resources, op.force)
+        self.store.set_phase(op.id, "offline")
+        try:
+            self._offline_resource(op, op.ap_id)
+            failpoint("offline.done")
+        except HandlerError as e:
+            log.error("%s: %s; rolling back", op.description, e)
+            failures = self._rollback(op)
+            self.store.finish(op.id, "failed" if failures else "rolled_back")
+            return self._result(
+                op, Outcome.FAILED, f"{op.description} failed: {e}", rolled_back=not failures
+            )
+        self.store.finish(op.id, "done")
+        return self._result(op, Outcome.DONE)
+
+    def _recover_resource(self, rec: Any) -> str:
+        """An offline in place interrupted by a crash is rolled back (online
+        to every handler that began); an online is sent again (idempotent)."""
+        op = Operation(
+            next(self._tokens),
+            rec.ap_id,
+            ResourceAction(rec.action),
+            rec.force,
+            rec.resources,
+            id=rec.id,
+        )
+        if rec.kind == "offline" and rec.phase != "query":
+            op.released = self.store.released(rec.id)
+            failures = self._rollback(op)
+            if failures:
+                state = "failed"
+                text = self._incomplete("detach", rec.ap_id, False, failures)
+            else:
+                state, text = "rolled_back", "rolled back; the previous configuration was restored"
+        elif rec.kind == "offline":
+            state, text = "failed", "had changed nothing; marked failed"
+        else:
+            state = "failed" if self._online_phase(op) else "done"
+            text = "completed" if state == "done" else "failed"
+        self.store.finish(rec.id, state)
+        report = (
+            f"recovered operation {rec.id} ({op.description},"
+            f" interrupted in phase {rec.phase}): {text}"
+        )
+        log.warning("%s", report)
+        return report
+
+    # -- reports (read-only, for anyone) --------------------------------------
+    def report(self, topic: str) -> dict[str, Any]:
+        """Every handler's answer to ``topic`` (see ``rcm_report``): handler
+        name -> its data; handlers with nothing to say are left out."""
+        answers: dict[str, Any] = {}
+        for handler in self.implementers("rcm_report"):
+            try:
+                value = self.call(handler, "rcm_report", None, topic=topic)
+            except HandlerError as e:
+                answers[handler] = {"error": str(e)}
+                continue
+            if value is not None:
+                answers[handler] = value
+        return answers
+
+    # -- live reload -----------------------------------------------------------
+    def reload(self) -> list[str]:
+        """Re-read the configuration, all or nothing.
+
+        rcm.toml and every handler's files are read and checked first
+        (``rcm_reload_prepare``); any fault raises (ConfigError: one line)
+        and nothing changes.  Then the new settings and each handler's new
+        configuration are put in force (``rcm_reload_commit``), and the
+        registrations refreshed.  Returns one line per handler that said what
+        changed, or failed to commit.
+        """
+        settings = load_settings(self.paths.rcm_toml)
+        timeout = handler_timeout(settings)
+        prepared: dict[str, Any] = {}
+        for handler in self.implementers("rcm_reload_prepare"):
+            prepared[handler] = self.call(handler, "rcm_reload_prepare", None)
+        self.settings, self.timeout = settings, timeout
+        lines: list[str] = []
+        for handler, new in prepared.items():
+            try:
+                summary = self.call(handler, "rcm_reload_commit", None, prepared=new)
+            except (HandlerError, ConfigError) as e:
+                log.error("reload: %s", e)
+                lines.append(f"{handler}: {e}")
+                continue
+            if summary:
+                lines.append(f"{handler}: {' '.join(str(summary).split())}")
+        self.refresh_registrations()
+        return lines

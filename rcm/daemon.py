@@ -31,7 +31,7 @@ from types import ModuleType
 from typing import Any
 
 from rcm.control import ControlServer
-from rcm.coordinator import Coordinator
+from rcm.coordinator import Coordinator, ResourceAction
 from rcm.errors import RcmError
 from rcm.model import Action, Event, Outcome, Result
 from rcm.paths import Paths
@@ -64,6 +64,8 @@ class Daemon:
             try:
                 if isinstance(item, Event):
                     self.coordinator.handle_event(item)
+                elif item[0] == "reload":
+                    item[1].set_result(self._reload())
                 else:
                     op, future, queued = item
                     started = time.monotonic()
@@ -78,13 +80,36 @@ class Daemon:
                     future.set_result(result)
             except Exception as e:  # noqa: BLE001 - the worker must survive
                 log.exception("worker: %s", e)
-                if not isinstance(item, Event):
+                if isinstance(item, tuple) and item[0] == "reload":
+                    item[1].set_result({"error": f"reload failed: internal error: {e}"})
+                elif not isinstance(item, Event):
                     item[1].set_result(
                         Result(Outcome.FAILED, item[0].ap_id, f"internal error: {e}")
                     )
 
     def post(self, event: Event) -> None:
         self.queue.put(event)
+
+    # -- live reload -----------------------------------------------------------
+    def _reload(self) -> dict[str, Any]:
+        """On the worker, between operations: all or nothing (see
+        Coordinator.reload).  A refusal leaves the configuration in force."""
+        assert self.coordinator is not None
+        try:
+            lines = self.coordinator.reload()
+        except RcmError as e:
+            log.error("reload refused, the configuration in force stays: %s", e)
+            return {"error": f"reload refused: {e}; the configuration in force stays"}
+        for line in lines:
+            log.info("reload: %s", line)
+        log.info("configuration reloaded")
+        return {"reloaded": True, "lines": lines}
+
+    def reload(self) -> dict[str, Any]:
+        """Queue a reload behind what the worker is doing and wait for it."""
+        future: Future[dict[str, Any]] = Future()
+        self.queue.put(("reload", future))
+        return future.result()
 
     # -- control requests ----------------------------------------------------
     def handle_request(self, request: dict[str, Any], uid: int) -> dict[str, Any]:
@@ -102,6 +127,14 @@ class Daemon:
                 return {"help": self.coordinator.class_help(list(fields["ap_types"]))}
             except RcmError as e:  # an unknown ap_type: the admin's to fix
                 return {"error": str(e)}
+        if op == "report":
+            return {"report": self.coordinator.report(fields["topic"])}
+        if op == "reload":
+            if uid != 0:
+                return {"error": "permission denied: only root may reload rcmd"}
+            return self.reload()
+        if op == "resource_state":
+            return self._resource_state(fields, uid)
         ap_id = fields["ap_id"]
         if uid != 0:
             return Result(
@@ -123,6 +156,27 @@ class Daemon:
             fields["options"],
             fields["confirmed"],
         )
+        if isinstance(admitted, Result):
+            return admitted.to_dict()
+        future: Future[Result] = Future()
+        self.queue.put((admitted, future, time.monotonic()))
+        return future.result().to_dict()
+
+    def _resource_state(self, fields: dict[str, Any], uid: int) -> dict[str, Any]:
+        """Take a resource out of service in place, or bring it back."""
+        assert self.coordinator is not None
+        resource = fields["resource"]
+        if uid != 0:
+            return Result(
+                Outcome.DENIED, resource, "permission denied: only root may change state"
+            ).to_dict()
+        try:
+            action = ResourceAction(fields["action"])
+        except ValueError:
+            raise BadRequest(
+                f"action: unknown action {fields['action']!r} (offline or online)"
+            ) from None
+        admitted = self.coordinator.admit_resource(action, resource)
         if isinstance(admitted, Result):
             return admitted.to_dict()
         future: Future[Result] = Future()
@@ -193,6 +247,28 @@ def sd_notify(state: str) -> None:
             s.sendall(state.encode())
         except OSError:
             pass
+
+
+def reload_running(paths: Paths) -> int:
+    """``rcmd reload`` (and systemd's ExecReload): ask the running rcmd to
+    re-read its configuration.  Prints what changed; a refused configuration
+    in one line (the one in force stays).  0 reloaded, 1 otherwise."""
+    from rcm.client import RemoteService, _connect
+
+    path = str(paths.socket)
+    sock = _connect(path)
+    if sock is None:
+        print(f"rcmd: no rcmd is running ({path} does not answer)", file=sys.stderr)
+        return 1
+    try:
+        lines = RemoteService(path, sock).reload()
+    except RcmError as e:
+        print(f"rcmd: {e}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(f"rcmd: {line}")
+    print("rcmd: configuration reloaded")
+    return 0
 
 
 def check_config(paths: Paths) -> int:
@@ -273,6 +349,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="rcmd", description="The rcm coordinator daemon (runs in the foreground)."
     )
     parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["reload"],
+        help="reload: ask the running rcmd to re-read its configuration (as SIGHUP does)",
+    )
+    parser.add_argument(
         "--log-level",
         default=os.environ.get("RCM_LOG_LEVEL", "INFO"),
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -296,26 +378,41 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("rcmd: must run as root (its handlers change the system)", file=sys.stderr)
         return 1
+    if args.command == "reload":
+        return reload_running(paths)
     if args.check_config:
         return check_config(paths)
     if args.set_aside_journal:
         return set_aside_journal(paths)
     daemon = Daemon(paths)
     stopped = threading.Event()
+    hup = threading.Event()
+    wake = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
         stopped.set()
+        wake.set()
+
+    def on_hup(signum: int, _frame: object) -> None:
+        hup.set()
+        wake.set()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
     try:
         daemon.start()
     except RcmError as e:  # a bad configuration, an unsafe plugin, the lock held
         print(f"rcmd: {e}", file=sys.stderr)
         daemon.stop()
         return 1
-    while not stopped.wait(1.0):
-        pass
+    while not stopped.is_set():
+        wake.wait()
+        wake.clear()
+        if hup.is_set() and not stopped.is_set():
+            hup.clear()
+            log.info("SIGHUP: reloading the configuration")
+            daemon.reload()  # logs what changed, or the refusal
     log.info("stopping")
     daemon.stop()
     return 0

@@ -360,3 +360,74 @@ def rcm_event_sources(ctx: HandlerContext) -> list[EventSource] | None:
 
     Order: call order; sources are started in that order.
     """
+
+
+@hookspec
+def rcm_report(ctx: HandlerContext, topic: str) -> object:
+    """Answer a read-only question about what the handler is doing now.
+
+    When: a ``report`` request on rcmd's control socket, which any user may
+    send (``ipmpstat`` asks for the topic ``ipmp``).  Not in an operation,
+    and not on rcmd's worker: a report never waits for an operation to
+    finish, only for the handler's own thread.
+
+    Arguments: ``topic``, a name the asking tool and the handler agree on;
+    the engine gives it no meaning.
+
+    Returns: None when the handler has nothing to say about ``topic``;
+    otherwise data made of dicts, lists, strings, numbers, booleans and None
+    (it travels as JSON).  The answer maps each handler that gave one to its
+    data.  Must not change anything, and should be quick: anyone may ask.
+
+    Raising: the answer for that handler is ``{"error": "<one line>"}``; the
+    other handlers still answer.
+
+    Order: call order.
+    """
+
+
+@hookspec
+def rcm_reload_prepare(ctx: HandlerContext) -> object:
+    """Read and check a new configuration for a live reload, changing nothing.
+
+    When: ``rcmd reload``, ``systemctl reload rcmd`` or SIGHUP, on rcmd's
+    worker (between operations, never during one).  Every handler that
+    implements this hook prepares first; only when all have succeeded is
+    ``rcm_reload_commit`` called on each.  A handler that does not implement
+    it keeps the configuration it read at start until rcmd restarts.
+
+    Arguments: ``ctx`` only, outside any operation (``ctx.settings`` is the
+    rcm.toml in force, not the new one).
+
+    Returns: anything (typically the parsed configuration); it is handed
+    back to the same handler's ``rcm_reload_commit`` as ``prepared``.
+
+    Raising: the reload is refused and nothing changes anywhere: the
+    configuration in force stays, every handler's included.  Raise
+    ``rcm.errors.ConfigError(path, key, fault)`` for a bad file; its line
+    is what ``rcmd reload`` prints and rcmd logs.
+
+    Order: call order; the first handler to raise ends the reload.
+    """
+
+
+@hookspec
+def rcm_reload_commit(ctx: HandlerContext, prepared: object) -> str | None:
+    """Put the configuration prepared by ``rcm_reload_prepare`` in force.
+
+    When: right after every handler's ``rcm_reload_prepare`` succeeded, on
+    rcmd's worker.  Apply only the difference: what did not change should
+    not move.
+
+    Arguments: ``prepared``, what this handler's ``rcm_reload_prepare``
+    returned.
+
+    Returns: None, or a one-line summary of what changed (``rcmd reload``
+    prints it beside the handler's name).
+
+    Raising: the error is reported as that handler's line of the reload's
+    answer and logged; the other handlers still commit (they validated
+    already, and the new files are the ones on disk).
+
+    Order: call order.
+    """

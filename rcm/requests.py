@@ -59,6 +59,18 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "help": {
         "ap_types": Field(list, default=()),
     },
+    # Read-only, for any user: every handler's answer to a topic (rcm_report).
+    "report": {
+        "topic": Field(str, required=True),
+    },
+    # Root only: take a resource out of service in place, or bring it back
+    # (action "offline" or "online"; no hardware step).
+    "resource_state": {
+        "action": Field(str, required=True),
+        "resource": Field(str, required=True),
+    },
+    # Root only: re-read the configuration (as SIGHUP does).
+    "reload": {},
 }
 
 

@@ -112,6 +112,17 @@ def test_failback_false_and_empty_group(tmp_path: Path) -> None:
     assert cfg.groups == {"a": GroupConfig("a", False), "b": GroupConfig("b", True)}
 
 
+def test_announcements_default_and_per_group(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        "ipmp.toml",
+        "[groups.a]\n[groups.b]\nannounce_count = 5\nannounce_interval_ms = 50\n",
+    )
+    cfg = load_config(tmp_path)
+    assert (cfg.groups["a"].announce_count, cfg.groups["a"].announce_interval_ms) == (3, 200)
+    assert (cfg.groups["b"].announce_count, cfg.groups["b"].announce_interval_ms) == (5, 50)
+
+
 def test_only_toml_files_count(tmp_path: Path) -> None:
     nic(tmp_path, "nic0", "")
     write(tmp_path, "interfaces/nic1.toml.swp", "garbage = [")
@@ -325,7 +336,28 @@ def test_standby_outside_a_group(tmp_path: Path) -> None:
         (
             "[groups.g]\nfailbak = true\n",
             "groups.g.failbak",
-            "unknown key (known keys: failback, failure_detection_time_ms, targets)",
+            "unknown key (known keys: failback, failure_detection_time_ms, targets,"
+            " announce_count, announce_interval_ms)",
+        ),
+        (
+            "[groups.g]\nannounce_count = 0\n",
+            "groups.g.announce_count",
+            "must be from 1 to 100, not 0",
+        ),
+        (
+            "[groups.g]\nannounce_count = true\n",
+            "groups.g.announce_count",
+            "must be an integer, not a boolean",
+        ),
+        (
+            "[groups.g]\nannounce_interval_ms = 2.5\n",
+            "groups.g.announce_interval_ms",
+            "must be an integer, not a float",
+        ),
+        (
+            "[groups.g]\nannounce_interval_ms = 5\n",
+            "groups.g.announce_interval_ms",
+            "must be from 10 to 60000, not 5",
         ),
         ("[group.g]\n", "group", "unknown key (known keys: groups)"),
         ("groups = 1\n", "groups", "must be a table, not an integer"),

@@ -63,8 +63,8 @@ def test_a_detach_says_what_moved_one_line_per_nic() -> None:
         ipaddress.ip_interface("192.0.2.11/24"): "nic1",
     }
     plan = plan_group(config, "g", {"nic1", "nic2"}, hosted)  # nic0 is going away
-    assert moved_messages(plan, config) == [
-        "moving addresses from nic0 to nic1: 192.0.2.10/24, 2001:db8::10/64"
+    assert moved_messages(plan, config) == [  # to the standby first
+        "moving addresses from nic0 to nic2: 192.0.2.10/24, 2001:db8::10/64"
     ]
     plan = plan_group(config, "g", {"nic2"}, hosted)  # nic0 and nic1 both away
     assert moved_messages(plan, config) == [

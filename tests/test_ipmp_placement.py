@@ -109,7 +109,23 @@ def test_home_down_stays_on_the_usable_nic_it_is_on() -> None:
     assert plan_group(c, "g", {"b", "c"}, {A(V4): "c"}) == Plan()
 
 
-def test_prefers_non_standby_then_fewest_then_name() -> None:
+def test_failover_prefers_a_standby() -> None:
+    """Solaris: a standby is there to take over from a failed active member."""
+    c = cfg(
+        nic("a", "192.0.2.1/24", "192.0.2.2/24"),
+        nic("b", "192.0.2.4/24"),
+        nic("c"),
+        nic("s", standby=True),
+    )
+    hosted = {A("192.0.2.1/24"): "a", A("192.0.2.2/24"): "a", A("192.0.2.4/24"): "b"}
+    plan = plan_group(c, "g", {"b", "c", "s"}, hosted)
+    assert [(m.address, m.dst) for m in plan.moves] == [
+        (A("192.0.2.1/24"), "s"),
+        (A("192.0.2.2/24"), "s"),
+    ]
+
+
+def test_without_a_standby_fewest_then_name() -> None:
     c = cfg(
         nic("a", "192.0.2.1/24", "192.0.2.2/24", "192.0.2.3/24"),
         nic("b", "192.0.2.4/24"),
@@ -122,15 +138,23 @@ def test_prefers_non_standby_then_fewest_then_name() -> None:
         A("192.0.2.3/24"): "a",
         A("192.0.2.4/24"): "b",
     }
-    plan = plan_group(c, "g", {"b", "c", "s"}, hosted)
+    plan = plan_group(c, "g", {"b", "c"}, hosted)  # the standby s is down too
     # c has 0, b has 1: .1 -> c (c=1, b=1), .2 -> b (name), .3 -> c.
     assert [(m.address, m.dst) for m in plan.moves] == [
         (A("192.0.2.1/24"), "c"),
         (A("192.0.2.2/24"), "b"),
         (A("192.0.2.3/24"), "c"),
     ]
-    msgs = failover_messages(failover_report(plan, c, {"b", "c", "s"}))
+    msgs = failover_messages(failover_report(plan, c, {"b", "c"}))
     assert msgs == ["moving addresses from failed IPv4 interfaces: a (moved to b), a (moved to c)"]
+
+
+def test_an_idle_standby_hosts_nothing() -> None:
+    c = cfg(nic("a", V4), nic("b", V6), nic("s", standby=True))
+    assert plan_group(c, "g", {"a", "b", "s"}, {A(V4): "a", A(V6): "b"}) == Plan()
+    # at boot, nothing hosted yet: every address goes home, none to the standby
+    plan = plan_group(c, "g", {"a", "b", "s"}, {})
+    assert {m.dst for m in plan.moves} == {"a", "b"}
 
 
 def test_standby_used_only_when_nothing_else() -> None:

@@ -4,7 +4,8 @@ Layout (``$RCM_CONFIG_DIR``, /etc/rcm by default), as Solaris had
 ``/etc/hostname.<if>``::
 
     interfaces/<ifname>.toml   group, addresses, test_addresses, standby
-    ipmp.toml                  [groups.<name>] failback, failure_detection_time_ms, targets
+    ipmp.toml                  [groups.<name>] failback, failure_detection_time_ms, targets,
+                               announce_count, announce_interval_ms
 
 Loading is all-or-nothing: a malformed or contradictory configuration raises
 exactly one :class:`rcm.errors.ConfigError` naming the file, the key and the
@@ -44,12 +45,27 @@ GROUP_NAME_MAX = 31
 """Solaris' LIFGRNAMSIZ (32) less the NUL: long enough, short enough to print."""
 
 INTERFACE_KEYS = ("group", "addresses", "test_addresses", "standby")
-GROUP_KEYS = ("failback", "failure_detection_time_ms", "targets")
+GROUP_KEYS = (
+    "failback",
+    "failure_detection_time_ms",
+    "targets",
+    "announce_count",
+    "announce_interval_ms",
+)
 
 FAILURE_DETECTION_DEFAULT_MS = 10_000
 """in.mpathd's FAILURE_DETECTION_TIME default (/etc/default/mpathd)."""
 FAILURE_DETECTION_MIN_MS = 100
 """in.mpathd's floor: probes then go every ~14 ms."""
+FAILURE_DETECTION_MAX_MS = 3_600_000
+"""An hour: beyond it a failure is not "detected" in any useful sense, and a
+huge value would overflow the prober's timers."""
+
+ANNOUNCE_COUNT = 3
+"""Gratuitous ARPs / unsolicited NAs sent per moved address, the first at once."""
+ANNOUNCE_INTERVAL_MS = 200
+ANNOUNCE_COUNT_RANGE = (1, 100)
+ANNOUNCE_INTERVAL_RANGE = (10, 60_000)
 
 # One spelling only: "address/prefixlen", the prefix in plain decimal.  Netmask
 # notation and zone ids ("%eth0") are refused: the NIC is implied by the file,
@@ -89,12 +105,18 @@ class GroupConfig:
     probes (and how long a flapping link must stay up); probes go every
     seventh of it.  ``targets``: probe targets used when no on-link router
     is known (in.mpathd's host routes), tried in the order given.
+    ``announce_count`` / ``announce_interval_ms``: each address that moves is
+    announced (gratuitous ARP, unsolicited NA) that many times, the first at
+    once and the others that far apart: one frame can be lost, and a peer
+    that missed it would keep sending to the old MAC.
     """
 
     name: str
     failback: bool = True
     failure_detection_time_ms: int = FAILURE_DETECTION_DEFAULT_MS
     targets: tuple[IPAddress, ...] = ()
+    announce_count: int = ANNOUNCE_COUNT
+    announce_interval_ms: int = ANNOUNCE_INTERVAL_MS
 
 
 @dataclass(frozen=True)
@@ -338,9 +360,22 @@ def _load_groups(path: Path) -> dict[str, GroupConfig]:
                 key + ".failure_detection_time_ms",
                 f"{fdt} is below the minimum of {FAILURE_DETECTION_MIN_MS} ms",
             )
+        if fdt > FAILURE_DETECTION_MAX_MS:
+            raise ConfigError(
+                path,
+                key + ".failure_detection_time_ms",
+                f"{fdt} is above the maximum of {FAILURE_DETECTION_MAX_MS} ms (an hour)",
+            )
         targets = _targets(path, key + ".targets", table.get("targets", []))
+        count = _bounded_int(path, key + ".announce_count", table, ANNOUNCE_COUNT_RANGE)
+        interval = _bounded_int(path, key + ".announce_interval_ms", table, ANNOUNCE_INTERVAL_RANGE)
         groups[name] = GroupConfig(
-            name=name, failback=failback, failure_detection_time_ms=fdt, targets=targets
+            name=name,
+            failback=failback,
+            failure_detection_time_ms=fdt,
+            targets=targets,
+            announce_count=ANNOUNCE_COUNT if count is None else count,
+            announce_interval_ms=ANNOUNCE_INTERVAL_MS if interval is None else interval,
         )
     return groups
 
@@ -372,6 +407,22 @@ def _targets(path: Path, key: str, values: object) -> tuple[IPAddress, ...]:
             raise ConfigError(path, where, f"{text!r} is listed twice")
         parsed.append(ip)
     return tuple(parsed)
+
+
+def _bounded_int(
+    path: Path, key: str, table: dict[str, Any], bounds: tuple[int, int]
+) -> int | None:
+    """``table``'s value for ``key``'s last part: an integer within ``bounds``
+    (inclusive), or None if absent.  A boolean is not an integer here."""
+    value = table.get(key.rpartition(".")[2])
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(path, key, f"must be an integer, not {_type_name(value)}")
+    low, high = bounds
+    if not low <= value <= high:
+        raise ConfigError(path, key, f"must be from {low} to {high}, not {value}")
+    return value
 
 
 def _load_interfaces(

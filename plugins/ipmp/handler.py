@@ -11,7 +11,10 @@ source of truth.  The handler persists only what the kernel cannot hold:
   remove, they host nothing even though they are still present);
 - ``detached:<mac>``: a record of each NIC rcm detached or saw vanish (its
   name, group and the addresses it hosted), shown to the admin until it is
-  back.
+  back;
+- ``admin:<ifname>``: members the admin took out of service in place
+  (``if_mpadm -d``): they stay plumbed, keep their test addresses, and host
+  no data addresses until ``if_mpadm -r``, across rcmd restarts.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 
-from rcm_netkit.announce import Announcer
+from rcm_netkit.announce import Announcer, RepeatingAnnouncer
 from rcm_netkit.names import RESOURCE_PREFIX, LinkEvent, NetResource
 from rcm_netkit.netlink import Address, Link, Netlink, NetlinkError
 from rcm_netkit.sysctl import prepare_member, set_conf
@@ -32,6 +35,8 @@ from rcm.context import HandlerContext
 from rcm.failpoints import failpoint
 from rcm.model import Event, Impact, Veto
 
+from . import reload as reloading
+from . import state as states
 from .config import IPInterface, IpmpConfig, load_config
 from .messages import (
     all_failed,
@@ -47,6 +52,9 @@ from .messages import (
 )
 from .placement import Plan, failover_messages, failover_report, plan_group
 from .probing import PROBE, SOURCE, STABLE, Prober, probe_configs
+
+OFFLINE_IN_PLACE = "offline"  # ctx.operation_action of if_mpadm -d (and its rollback)
+ONLINE_IN_PLACE = "online"  # ... of if_mpadm -r
 
 CARRIER_WAIT = 3.0  # seconds a NIC just brought up may take to show carrier
 FLAP_WINDOW = 60.0  # seconds: a link that came back up more than
@@ -169,6 +177,13 @@ class IpmpHandler:
             a = self._local.announcer = Announcer()
         return a
 
+    def _announcements(self) -> RepeatingAnnouncer:
+        """The announcer with each group's repeats (announce_count, _interval_ms)."""
+        r = getattr(self._local, "repeater", None)
+        if r is None:
+            r = self._local.repeater = RepeatingAnnouncer(self._announcer())
+        return r
+
     def _observe(self) -> World:
         """Links and addresses, read now: one link dump names the addresses."""
         nl = self._nl()
@@ -181,7 +196,17 @@ class IpmpHandler:
         return world
 
     def _offline(self, ctx: HandlerContext) -> set[str]:
+        """Members that may not host data addresses whatever the kernel says:
+        being detached (``offline:``) or out of service (``admin:``)."""
+        return self._detaching(ctx) | self._admin(ctx)
+
+    @staticmethod
+    def _detaching(ctx: HandlerContext) -> set[str]:
         return {k.split(":", 1)[1] for k, _ in ctx.store.items("offline:")}
+
+    @staticmethod
+    def _admin(ctx: HandlerContext) -> set[str]:
+        return {k.split(":", 1)[1] for k, _ in ctx.store.items("admin:")}
 
     def _usable(self, world: World, offline: set[str]) -> set[str]:
         return {
@@ -284,7 +309,7 @@ class IpmpHandler:
         copies: dict[str, list[IPInterface]] = defaultdict(list)
         for name, address in extras:
             copies[name].append(address)
-        self._apply(plan, world, copies)
+        self._apply(plan, world, copies, group)
         _log_moves(ctx, plan)
         if copies:
             n = sum(len(c) for c in copies.values())
@@ -379,7 +404,11 @@ class IpmpHandler:
         )
 
     def _apply(
-        self, plan: Plan, world: World, copies: dict[str, list[IPInterface]] | None = None
+        self,
+        plan: Plan,
+        world: World,
+        copies: dict[str, list[IPInterface]] | None = None,
+        group: str | None = None,
     ) -> None:
         """Add on the new NIC, announce, then delete from the old: the address
         is never absent, and peers learn the new MAC before the old NIC lets go.
@@ -400,6 +429,9 @@ class IpmpHandler:
         one call per NIC: in the kernel's reverse order, so secondaries go
         before their primary and no delete makes the kernel promote one."""
         nl = self._nl()
+        settings = self.config.groups.get(group) if group else None
+        count = settings.announce_count if settings else 1
+        interval = settings.announce_interval_ms / 1000 if settings else 0.2
         by_dst: dict[str, list[IPInterface]] = defaultdict(list)
         by_src: dict[str, list[IPInterface]] = defaultdict(list)
         for move in plan.moves:
@@ -414,7 +446,7 @@ class IpmpHandler:
                 errors = nl.add_addresses(dst, batch, index=link.index)
                 if errors:
                     raise NetlinkError("; ".join(errors.values()))
-                self._announcer().announce(dst, link.mac, batch)
+                self._announcements().announce(dst, link.mac, batch, count, interval)
         if by_src:
             failpoint("ipmp.move.added")
         for src, cidrs in by_src.items():
@@ -460,6 +492,92 @@ class IpmpHandler:
             if record.get("name") == name or (mac and record.get("mac") == mac):
                 ctx.store.delete(key)
 
+    # -- state (ipmpstat, cfgadm -lv) ---------------------------------------------
+    def _probe_snapshot(self) -> dict[str, dict] | None:
+        """Probing's view (``probe_snapshot()``), or None while the handler
+        has no probing: every member's probe state then reads ``disabled``."""
+        snap = getattr(self, "probe_snapshot", None)
+        return snap() if callable(snap) else None
+
+    def _states(
+        self, ctx: HandlerContext, world: World, snapshot: dict[str, dict] | None
+    ) -> dict[str, list[states.MemberState]]:
+        links = {n: states.LinkView(lk.up, lk.carrier) for n, lk in world.links.items()}
+        hosted_by = {
+            nic.name: self._group_here(world, nic.name, group)
+            for group in self.config.groups
+            for nic in self.config.members(group)
+        }
+        return states.build_members(
+            self.config, links, hosted_by, self._admin(ctx), self._detaching(ctx), snapshot
+        )
+
+    def _state_suffix(self, ctx: HandlerContext, world: World, name: str, group: str) -> str:
+        members = self._states(ctx, world, self._probe_snapshot()).get(group, [])
+        me = next((m for m in members if m.name == name), None)
+        if me is None:
+            return ""
+        return "; " + states.usage_suffix(me, group, states.group_state(members))
+
+    @hookimpl
+    def rcm_report(self, ctx: HandlerContext, topic: str) -> dict | None:
+        """``ipmp``: groups, members, data addresses and probes (ipmpstat);
+        ``ipmp.probes``: probing's counters alone (ipmpstat -p)."""
+        if topic == "ipmp.probes":  # ipmpstat -p polls this: no kernel reads
+            return {"probes": self._probe_snapshot() or {}}
+        if topic != "ipmp":
+            return None
+        world = self._observe()
+        snapshot = self._probe_snapshot()
+        members = self._states(ctx, world, snapshot)
+        where = {
+            str(address): [n for n in world.where(address.ip) if n in self.config.interfaces]
+            for group in self.config.groups
+            for address, _home in self.config.data_addresses(group)
+        }
+        return states.report(self.config, members, where, snapshot)
+
+    # -- live reload ---------------------------------------------------------------
+    @hookimpl
+    def rcm_reload_prepare(self, ctx: HandlerContext) -> IpmpConfig:
+        return load_config(ctx.config_dir)  # ConfigError: refused, nothing changes
+
+    @hookimpl
+    def rcm_reload_commit(self, ctx: HandlerContext, prepared: IpmpConfig) -> str:
+        """Apply only the difference: addresses no file lists any more are
+        deleted, new or changed NICs are plumbed as their files say, and every
+        group is reconciled, which moves only what the plan says must move
+        (an address already where it belongs stays: same kernel object)."""
+        old, new = self.config, prepared
+        world = self._observe()
+        self.config = new
+        dropped = reloading.dropped_addresses(old, new)
+        if dropped:
+            nl = self._nl()
+            for name, addrs in world.addrs.items():
+                gone = [a.cidr for a in addrs if ip_of(a) in dropped]
+                if gone:
+                    self._delete(nl, world, name, gone)
+        changed = [n for n in reloading.changed_interfaces(old, new) if n in world.links]
+        for name in changed:
+            self._setup(name, world)
+        if changed:
+            self._wait_for_carrier(changed)
+        world = self._observe()
+        offline = self._offline(ctx)
+        moved = 0
+        for group in sorted(new.groups):
+            plan, usable = self._reconcile_group(ctx, group, world, offline)
+            for nic in new.members(group):
+                self._usable_seen[nic.name] = nic.name in usable
+            moved += len(plan.moves)
+            if plan.moves:
+                world = self._observe()
+        line = reloading.summary(old, new)
+        if moved:
+            line += f"; {moved} data address{'' if moved == 1 else 'es'} placed"
+        return line
+
     # -- hooks -------------------------------------------------------------------
     @hookimpl
     def rcm_configure(self, ctx: HandlerContext) -> str:
@@ -498,16 +616,21 @@ class IpmpHandler:
                     }
                 )
                 on = f"; its data addresses are hosted on {', '.join(where)}" if where else ""
-                parts.append(f"{name}: member of IPMP group {nic.group}, not present{on}")
+                state = self._state_suffix(ctx, world, name, nic.group)
+                parts.append(f"{name}: member of IPMP group {nic.group}, not present{on}{state}")
             else:
                 here = in_order(self._group_here(world, name, nic.group))
                 role = " (standby)" if nic.standby else ""
+                state = self._state_suffix(ctx, world, name, nic.group)
                 if here:
                     group = f"IPMP group {nic.group}{role}"
-                    parts.append(f"{name}: hosts data addresses {', '.join(here)} of {group}")
+                    parts.append(
+                        f"{name}: hosts data addresses {', '.join(here)} of {group}{state}"
+                    )
                 else:
                     parts.append(
-                        f"{name}: member of IPMP group {nic.group}{role}, hosts no data addresses"
+                        f"{name}: member of IPMP group {nic.group}{role}, hosts no data"
+                        f" addresses{state}"
                     )
         elif nic is not None and nic.addresses:
             configured = ", ".join(in_order(nic.addresses))
@@ -525,6 +648,8 @@ class IpmpHandler:
         if name is None:
             return None
         world = self._observe()
+        if ctx.operation_action == OFFLINE_IN_PLACE:
+            return self._offline_in_place(ctx, name, world, query)
         if name not in world.links:
             return None  # nothing here to release
         group = self.config.group_of(name)
@@ -563,6 +688,38 @@ class IpmpHandler:
                 stationary += [str(a) for a in nic.addresses]
             if stationary:
                 self._delete(self._nl(), world, name, stationary)
+        return None
+
+    # -- out of service in place (if_mpadm) ----------------------------------
+    def _offline_in_place(
+        self, ctx: HandlerContext, name: str, world: World, query: bool
+    ) -> Veto | None:
+        """``if_mpadm -d``: the member's data addresses move to the others; it
+        stays plumbed and up with its test addresses (probing goes on), and
+        the ``admin:`` record, written before anything moves, keeps it out of
+        service until ``if_mpadm -r``, across restarts."""
+        group = self.config.group_of(name)
+        if query:
+            if group is None:
+                return Veto(f"{name} is not a member of any IPMP group", Impact.SYSTEM)
+            if name not in world.links:
+                return Veto(f"{name} is not present", Impact.SYSTEM)
+            if name in self._admin(ctx):
+                return Veto(f"{name} is already offline", Impact.SYSTEM)
+            members = {nic.name for nic in self.config.members(group)}
+            if not (self._usable(world, self._offline(ctx)) & members) - {name}:
+                return Veto(
+                    f"minimum redundancy required: {name} is the last working member of"
+                    f" IPMP group {group}",
+                    Impact.DATA,
+                )
+            return None
+        if group is None:
+            return None
+        ctx.store.set(f"admin:{name}", {"time": time.time()})  # durable before acting
+        plan, _usable = self._reconcile_group(ctx, group, world, self._offline(ctx))
+        for line in moved_messages(plan, self.config):
+            ctx.message(line)
         return None
 
     def _vet(self, ctx: HandlerContext, name: str, group: str | None, world: World) -> Veto | None:
@@ -604,6 +761,10 @@ class IpmpHandler:
         if name is None:
             return
         ctx.store.delete(f"offline:{name}")
+        if ctx.operation_action in (ONLINE_IN_PLACE, OFFLINE_IN_PLACE):
+            # if_mpadm -r, or the rollback of an if_mpadm -d: back in service.
+            # Any other online (a reattach) leaves the admin's decision alone.
+            ctx.store.delete(f"admin:{name}")
         world = self._observe()
         link = world.links.get(name)
         if link is None:

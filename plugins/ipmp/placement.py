@@ -13,9 +13,12 @@ Solaris 10 semantics:
   if it is not on a usable NIC at all; without failback it stays on whatever
   usable member holds it.
 * An address whose home is not usable stays on the usable member holding it;
-  otherwise it moves to a usable member: non-standby members first, then the
-  one holding the fewest of the group's data addresses in the resulting
-  placement, then name order.
+  otherwise it moves to a usable member: standby members first (a standby
+  is there to take over from a failed member, as Solaris' in.mpathd
+  activates one), then the one holding the fewest of the group's data
+  addresses in the resulting placement, then name order.  A standby that
+  is not needed hosts nothing: with failback, a repaired member takes its
+  addresses back and the standby is idle again.
 * With no usable member the address cannot move: it is reported as
   :class:`Unhosted` ("couldn't move; no alternative interface").
 """
@@ -150,7 +153,7 @@ def _place_homeless(
     candidates: list[str],
     standby: set[str],
 ) -> None:
-    """Give each homeless address a NIC, adding it to ``target``: non-standby
+    """Give each homeless address a NIC, adding it to ``target``: standby
     members first, then the least loaded, then name order.
 
     One at a time, so that each choice sees the previous ones: the addresses
@@ -160,7 +163,7 @@ def _place_homeless(
     for nic in target.values():
         load[nic] += 1
     for a in homeless:
-        dst = min(candidates, key=lambda nic: (nic in standby, load[nic], nic))
+        dst = min(candidates, key=lambda nic: (nic not in standby, load[nic], nic))
         target[a.ip] = dst
         load[dst] += 1
 
