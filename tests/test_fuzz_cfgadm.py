@@ -24,7 +24,16 @@ from typing import Any
 
 import pytest
 from conftest import require_lab
-from fuzzkit import FUZZ, REAL_APS, list_answer, running_lab, snapshot
+from fuzzkit import (
+    FUZZ,
+    REAL_APS,
+    KernelWatch,
+    list_answer,
+    progress,
+    running_lab,
+    snapshot,
+    unchanged,
+)
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -47,10 +56,10 @@ class LogReader:
 
 
 @pytest.fixture(scope="module")
-def rcmd_lab() -> Iterator[tuple[Any, LogReader, Any]]:
+def rcmd_lab() -> Iterator[tuple[Any, LogReader, KernelWatch, Any]]:
     require_lab()
-    with running_lab() as lab:
-        yield lab, LogReader(lab), snapshot(lab)
+    with running_lab() as (lab, kernel):
+        yield lab, LogReader(lab), kernel, snapshot(lab, kernel)
 
 
 def remote_only(need_write: bool) -> Any:
@@ -88,8 +97,10 @@ def run_cfgadm(lab: Any, argv: list[str], monkeypatch: Any = None) -> tuple[int,
 
 
 def check_after(
-    lab: Any, log: LogReader, before: Any, argv: list[str], result: tuple[int, str, str]
+    rig: tuple[Any, LogReader, KernelWatch, Any], argv: list[str], result: tuple[int, str, str]
 ) -> None:
+    lab, log, kernel, before = rig
+    progress()
     status, stdout, stderr = result
     shown = f"argv {argv!r}\nexit {status}\n--- stdout\n{stdout}--- stderr\n{stderr}"
     assert status in (0, 1, 2, 3), shown
@@ -99,7 +110,7 @@ def check_after(
         assert stderr.startswith("cfgadm: "), shown
     if status == 3:
         assert "Usage: cfgadm" in stderr, shown
-    assert snapshot(lab) == before, shown
+    assert unchanged(lab, kernel, before), shown
     assert "aps" in list_answer(lab), shown
     text = log.new()
     assert "Traceback" not in text, text[-3000:]
@@ -126,10 +137,9 @@ ARGV = st.lists(OPTIONS | WORDS | TEXT, max_size=8)
 @FUZZ
 @given(argv=ARGV)
 def test_any_argument_vector_gets_a_documented_exit_and_changes_nothing(
-    rcmd_lab: tuple[Any, LogReader, Any], argv: list[str]
+    rcmd_lab: tuple[Any, LogReader, KernelWatch, Any], argv: list[str]
 ) -> None:
-    lab, log, before = rcmd_lab
-    check_after(lab, log, before, argv, run_cfgadm(lab, argv))
+    check_after(rcmd_lab, argv, run_cfgadm(rcmd_lab[0], argv))
 
 
 AP_ID = (
@@ -154,15 +164,15 @@ AP_IDS = st.lists(AP_ID, min_size=1, max_size=8) | st.lists(
     real=st.lists(st.sampled_from(REAL_APS), max_size=2),
 )
 def test_any_ap_id_is_listed_or_refused_cleanly(
-    rcmd_lab: tuple[Any, LogReader, Any], mode: str, ap_ids: list[str], real: list[str]
+    rcmd_lab: tuple[Any, LogReader, KernelWatch, Any], mode: str, ap_ids: list[str], real: list[str]
 ) -> None:
     """``--`` ends the options, so every generated ap_id reaches rcmd as an ap_id.  Real aps are
     mixed in only when listing."""
-    lab, log, before = rcmd_lab
+    lab = rcmd_lab[0]
     listing = mode.startswith("-l")
     argv = [*mode.split(), "--", *(real if listing else []), *ap_ids]
     result = run_cfgadm(lab, argv)
-    check_after(lab, log, before, argv, result)
+    check_after(rcmd_lab, argv, result)
     status = result[0]
     if listing:
         assert status == 1, result  # at least one generated ap_id does not exist

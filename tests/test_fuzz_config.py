@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fuzzkit import FUZZ
+from fuzzkit import FUZZ, progress
 from hypothesis import event, given
 from hypothesis import strategies as st
 from rcm_lab.topology import to_toml
@@ -186,6 +186,7 @@ def test_any_configuration_is_accepted_or_refused_in_one_line(
     interfaces: dict[str, tuple[str, bytes]],
     no_interfaces_dir: bool,
 ) -> None:
+    progress()
     with tempfile.TemporaryDirectory(prefix="rcm-fuzz-config-") as tmp:
         root = Path(tmp)
         etc, state, run = root / "etc", root / "state", root / "run"

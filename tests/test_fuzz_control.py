@@ -16,7 +16,17 @@ from typing import Any
 
 import pytest
 from conftest import require_lab
-from fuzzkit import FUZZ, REAL_APS, ask_raw, list_answer, running_lab, snapshot
+from fuzzkit import (
+    FUZZ,
+    REAL_APS,
+    KernelWatch,
+    ask_raw,
+    list_answer,
+    progress,
+    running_lab,
+    snapshot,
+    unchanged,
+)
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -41,11 +51,11 @@ class LogReader:
 
 
 @pytest.fixture(scope="module")
-def rcmd_lab() -> Iterator[tuple[Any, LogReader, tuple[str, list[Any]]]]:
+def rcmd_lab() -> Iterator[tuple[Any, LogReader, KernelWatch, Any]]:
     """rcmd in a lab, its log, and the state every example must leave as it was."""
     require_lab()
-    with running_lab() as lab:
-        yield lab, LogReader(lab), snapshot(lab)
+    with running_lab() as (lab, kernel):
+        yield lab, LogReader(lab), kernel, snapshot(lab, kernel)
 
 
 SCALARS = (
@@ -130,10 +140,11 @@ def changes_the_lab(payload: bytes) -> bool:
 @FUZZ
 @given(payload=PAYLOADS)
 def test_any_bytes_on_the_socket_are_answered_and_change_nothing(
-    rcmd_lab: tuple[Any, LogReader, tuple[str, list[Any]]], payload: bytes
+    rcmd_lab: tuple[Any, LogReader, KernelWatch, Any], payload: bytes
 ) -> None:
     assume(not changes_the_lab(payload))
-    lab, log, before = rcmd_lab
+    progress()
+    lab, log, kernel, before = rcmd_lab
     raw = ask_raw(lab.socket_path, payload)
     assert raw.endswith(b"\n") and raw.count(b"\n") == 1, (payload[:200], raw[:500])
     answer = json.loads(raw)
@@ -144,7 +155,7 @@ def test_any_bytes_on_the_socket_are_answered_and_change_nothing(
     # Nothing here may change anything (a real ap's change is left out above), so the state
     # is the one the module started with: kernel links and addresses, journal and records.
     assert answer.get("outcome") != "done", (payload[:200], answer)
-    assert snapshot(lab) == before, (payload[:200], answer)
+    assert unchanged(lab, kernel, before), (payload[:200], answer)
     assert "aps" in list_answer(lab)  # rcmd still serves root
     text = log.new()
     assert "Traceback" not in text, text[-3000:]
