@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from fuzzkit import FUZZ, progress
-from hypothesis import event, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 from rcm_lab.topology import to_toml
 
@@ -180,6 +180,11 @@ def _alarm(_signum: int, _frame: object) -> None:
     ),
     no_interfaces_dir=st.booleans(),
 )
+# Found by the long run: a newline in a file name made the error two lines.
+@example(
+    rcm_toml=None, ipmp_toml=None, interfaces={"\n.toml": ("file", b"\n")}, no_interfaces_dir=False
+)
+@example(rcm_toml=("file", b'["a\\nb"]\n'), ipmp_toml=None, interfaces={}, no_interfaces_dir=False)
 def test_any_configuration_is_accepted_or_refused_in_one_line(
     rcm_toml: tuple[str, bytes] | None,
     ipmp_toml: tuple[str, bytes] | None,
