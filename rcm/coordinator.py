@@ -301,10 +301,17 @@ class Coordinator:
         for handler in self.implementers("rcm_register"):
             try:
                 names = self.call(handler, "rcm_register", None) or []
+                if not isinstance(names, list | tuple) or not all(
+                    isinstance(n, str) for n in names
+                ):
+                    raise HandlerError(
+                        f"handler {handler} returned {type(names).__name__} from rcm_register;"
+                        " expected None or a list of resource names"
+                    )
             except HandlerError as e:
-                log.error("%s", e)
+                log.error("%s; keeping its previous registration", e)
                 names = self._registry.get(handler, [])
-            registry[handler] = [str(n) for n in names]
+            registry[handler] = list(names)
         self._registry = registry
 
     def handlers_for(self, resource: str, hook: str | None = None) -> list[str]:

@@ -19,7 +19,16 @@ class ConfigError(RcmError):
         self.key = key
         self.fault = fault
         where = f"{self.path}: {key}: " if key else f"{self.path}: "
-        super().__init__(where + fault)
+        super().__init__(one_line(where + fault))
+
+
+def one_line(text: str) -> str:
+    """``text`` with every unprintable character escaped as Python would (``\\n``,
+    ``\\udcff``): a file name or a TOML key may hold a newline, and the error must stay one
+    line that cannot be mistaken for two."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class BusyError(RcmError):

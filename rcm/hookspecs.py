@@ -123,7 +123,8 @@ def rcm_register(ctx: HandlerContext) -> list[str] | None:
     always receive the concrete name, never your pattern.
 
     Raising: the error is logged and the handler keeps its previous
-    registration.
+    registration.  So does an answer that is not None or a list of strings
+    (a bare string is not read as a list of its characters).
 
     Order: call order; it also orders a resource's handlers wherever no hook
     is involved (``Harness.handlers_for``).
