@@ -100,8 +100,10 @@ class ClusterHandler:
         nodes = self._nodes()  # a corosync.conf that does not parse stops the start
         if not self.config.exists():
             return f"no corosync configuration ({self.config}): not a cluster node"
-        rings = max((len(n.rings) for n in nodes), default=0)
-        return f"{len(nodes)} corosync nodes, up to {rings} rings each ({self.config})"
+        mode = {None: f"if {self.pid_file} or a corosync process says so", True: "yes"}
+        running = mode.get(self.running, "no")
+        plural = "" if len(nodes) == 1 else "s"
+        return f"{len(nodes)} corosync node{plural} in {self.config}; running: {running}"
 
     def _nodes(self) -> list[corosync.Node]:
         """The nodelist, read again only when the file changed."""
