@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from rcm.errors import ConfigError
 
@@ -24,15 +24,22 @@ _RING_KEY = re.compile(r"^ring(\d+)_addr$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-@dataclass
 class Section:
-    """One ``name { … }`` block (the file itself is the unnamed top section)."""
+    """One ``name { … }`` block (the file itself is the unnamed top section).
 
-    name: str
-    line: int
-    keys: list[tuple[str, str, int]] = field(default_factory=list)
-    """(key, value, line number) in file order."""
-    sections: list[Section] = field(default_factory=list)
+    Plain classes here, not dataclasses: this module is imported by every
+    engine start, cfgadm's included, and a dataclass costs an ``exec`` per
+    generated method.
+    """
+
+    __slots__ = ("name", "line", "keys", "sections")
+
+    def __init__(self, name: str, line: int) -> None:
+        self.name = name
+        self.line = line
+        self.keys: list[tuple[str, str, int]] = []
+        """(key, value, line number) in file order."""
+        self.sections: list[Section] = []
 
     def children(self, name: str) -> list[Section]:
         return [s for s in self.sections if s.name == name]
@@ -78,8 +85,7 @@ def parse(text: str, path: Path | str) -> Section:
     return top
 
 
-@dataclass(frozen=True)
-class Ring:
+class Ring(NamedTuple):
     """One ring address of a node."""
 
     number: int
@@ -98,8 +104,7 @@ class Ring:
         return f"ring {self.number} ({self.address})"
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     nodeid: str
     name: str
     rings: tuple[Ring, ...]

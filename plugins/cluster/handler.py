@@ -22,16 +22,18 @@ import socket
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rcm import hookimpl
 from rcm.context import HandlerContext
 from rcm.errors import ConfigError
 from rcm.model import Veto
 
-from . import corosync
-from .rings import IP, Nic, judge, local_node, rings_on
-from .running import corosync_pid
+if TYPE_CHECKING:
+    # Imported when first needed: on a machine with no corosync.conf (most),
+    # every engine start (cfgadm's too) pays for this module alone.
+    from .corosync import Node
+    from .rings import IP, Nic
 
 DEFAULT_CONFIG = Path("/etc/corosync/corosync.conf")
 DEFAULT_PID_FILE = Path("/run/corosync.pid")
@@ -41,6 +43,8 @@ RESOURCE_PREFIX = "net/"
 
 def _kernel_nics() -> dict[str, Nic]:
     """Every NIC of rcmd's network namespace, read now over netlink."""
+    from .rings import Nic
+
     nl = _netlink()
     links = nl.links()
     ips: dict[str, set[IP]] = {}
@@ -73,7 +77,7 @@ class ClusterHandler:
         self.config = DEFAULT_CONFIG
         self.pid_file = DEFAULT_PID_FILE
         self.running: bool | None = None  # None: look (pid file, process)
-        self._read: tuple[tuple[int, int] | None, list[corosync.Node]] = (None, [])
+        self._read: tuple[tuple[int, int] | None, list[Node]] = (None, [])
 
     # -- configuration -----------------------------------------------------------
     @hookimpl
@@ -105,7 +109,7 @@ class ClusterHandler:
         plural = "" if len(nodes) == 1 else "s"
         return f"{len(nodes)} corosync node{plural} in {self.config}; running: {running}"
 
-    def _nodes(self) -> list[corosync.Node]:
+    def _nodes(self) -> list[Node]:
         """The nodelist, read again only when the file changed."""
         try:
             st = self.config.stat()
@@ -116,18 +120,24 @@ class ClusterHandler:
             raise ConfigError(self.config, "", f"cannot read: {e.strerror}") from None
         stamp = (st.st_mtime_ns, st.st_size)
         if self._read[0] != stamp:
-            self._read = (stamp, corosync.load(self.config))
+            from .corosync import load
+
+            self._read = (stamp, load(self.config))
         return self._read[1]
 
     def _is_running(self) -> bool:
         if self.running is not None:
             return self.running
+        from .running import corosync_pid
+
         return corosync_pid(self.pid_file) is not None
 
-    def _node_and_nics(self) -> tuple[corosync.Node, Mapping[str, Nic]] | None:
+    def _node_and_nics(self) -> tuple[Node, Mapping[str, Nic]] | None:
         nodes = self._nodes()
         if not nodes:
             return None
+        from .rings import local_node
+
         nics = self.observe()
         node = local_node(nodes, nics, socket.gethostname())
         return None if node is None else (node, nics)
@@ -147,6 +157,8 @@ class ClusterHandler:
         if found is None:
             return None
         node, nics = found
+        from .rings import rings_on
+
         here = rings_on(ifname, node, nics)
         if not here:
             return None
@@ -167,4 +179,6 @@ class ClusterHandler:
         if found is None:
             return None
         node, nics = found
+        from .rings import judge
+
         return judge(ifname, node, nics)

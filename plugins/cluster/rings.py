@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rcm.model import Impact, Veto
 
@@ -17,8 +17,7 @@ from .corosync import Node, Ring
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-@dataclass(frozen=True)
-class Nic:
+class Nic(NamedTuple):
     name: str
     working: bool
     """Up, with carrier: a ring bound here can carry traffic."""
