@@ -1,6 +1,8 @@
 """A test harness for handler authors: the real engine, fake hardware, no root.
 
-A plugin author imports this in their own pytest suite::
+Most authors use it through rcm's pytest plugin (:mod:`rcm.pytest_plugin`:
+fixtures that load the handler from its installed entry point).  Used
+directly, in any pytest suite::
 
     from rcm.testing import Harness
 
