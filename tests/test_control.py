@@ -412,8 +412,17 @@ def test_check_config_says_what_it_read(built: Lab) -> None:
     handlers = {
         line.split()[0]: line.split()[1].rstrip(":") for line in out if line.startswith("  ")
     }
-    assert handlers == {"ipmp": "rcm_ipmp.handler", "net": "rcm_net.plugin"}, r.stdout
-    assert any(line.startswith("  ipmp  rcm_ipmp.handler: ") for line in out), r.stdout
+    # Every installed handler (a third party's too: scripts/test.sh installs the example).
+    from rcm.entrypoints import entry_points
+
+    assert set(handlers) == {ep.name for ep in entry_points(group="rcm.plugins")}, r.stdout
+    built_in = {
+        "cluster": "rcm_cluster.handler",
+        "ipmp": "rcm_ipmp.handler",
+        "net": "rcm_net.plugin",
+    }
+    assert {name: handlers.get(name) for name in built_in} == built_in, r.stdout
+    assert any(line.split()[:2] == ["ipmp", "rcm_ipmp.handler:"] for line in out), r.stdout
     assert "ap classes:     net (net)" in out, r.stdout
 
 
