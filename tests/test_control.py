@@ -420,6 +420,7 @@ def test_check_config_says_what_it_read(built: Lab) -> None:
         "cluster": "rcm_cluster.handler",
         "ipmp": "rcm_ipmp.handler",
         "net": "rcm_net.plugin",
+        "scripts": "rcm_scripts.plugin",
     }
     assert {name: handlers.get(name) for name in built_in} == built_in, r.stdout
     assert any(line.split()[:2] == ["ipmp", "rcm_ipmp.handler:"] for line in out), r.stdout
