@@ -100,6 +100,19 @@ def rcm_configure(ctx: HandlerContext) -> str | None:
 
     Order: call order; the first handler to raise stops the start, and the
     handlers after it are not configured.
+
+    Example::
+
+        @hookimpl
+        def rcm_configure(self, ctx):
+            section = ctx.settings.get("plugins", {}).get(ctx.name, {})
+            protect = section.get("protect", [])
+            if not isinstance(protect, list):
+                raise ConfigError(
+                    ctx.config_dir / "rcm.toml", f"plugins.{ctx.name}.protect", "must be a list"
+                )
+            self.protect = protect
+            return f"{len(protect)} devices protected"
     """
 
 
@@ -128,6 +141,12 @@ def rcm_register(ctx: HandlerContext) -> list[str] | None:
 
     Order: call order; it also orders a resource's handlers wherever no hook
     is involved (``Harness.handlers_for``).
+
+    Example::
+
+        @hookimpl
+        def rcm_register(self, ctx):
+            return [*self.protect, "mount/srv/*"]  # names and patterns
     """
 
 
@@ -149,6 +168,14 @@ def rcm_get_info(ctx: HandlerContext, resource: str) -> str | None:
     on.
 
     Order: call order, per resource; the lines appear in that order.
+
+    Example::
+
+        @hookimpl
+        def rcm_get_info(self, ctx, resource):
+            if resource not in self.protect:  # a glob may bring others
+                return None
+            return f"{resource} holds /srv/data"
     """
 
 
@@ -176,6 +203,15 @@ def rcm_dependents(ctx: HandlerContext, resource: str) -> list[str] | None:
     dependents from this handler.
 
     Order: call order; the dependents of all handlers are joined, each once.
+
+    Example::
+
+        @hookimpl
+        def rcm_dependents(self, ctx, resource):
+            # a loop device's backing disk: the loop device sits on it
+            backing = self.backing.get(resource)  # e.g. {"block/sdb": "block/loop0"}
+            return [backing] if backing else None
+
     """
 
 
@@ -218,6 +254,16 @@ def rcm_request_offline(
     handlers in call order.  A veto does not stop the others being asked.  A
     dependent's handlers run within the call that asked for it, so they
     complete first, and are restored last.
+
+    Example::
+
+        @hookimpl
+        def rcm_request_offline(self, ctx, resource, query, force):
+            if query:
+                return Veto(f"{resource} holds /srv/data", Impact.DATA)  # -f may pass
+            ctx.store.set(f"released:{resource}", True)  # record first, then act
+            unmount("/srv/data")
+            ctx.message(f"{ctx.name}: /srv/data unmounted")
     """
 
 
@@ -245,6 +291,14 @@ def rcm_notify_online(ctx: HandlerContext, resource: str) -> None:
 
     Order: call order; but a rollback goes in the reverse order in which the
     offline calls completed, whatever the markers.
+
+    Example::
+
+        @hookimpl
+        def rcm_notify_online(self, ctx, resource):
+            if ctx.store.get(f"released:{resource}"):  # only what we released
+                mount("/srv/data")
+                ctx.store.delete(f"released:{resource}")
     """
 
 
@@ -271,6 +325,14 @@ def rcm_notify_remove(ctx: HandlerContext, resource: str, surprise: bool) -> Non
     the handler that called it.
 
     Order: call order.
+
+    Example::
+
+        @hookimpl
+        def rcm_notify_remove(self, ctx, resource, surprise):
+            ctx.store.delete(f"released:{resource}")
+            if surprise:
+                ctx.log.error("%s vanished with /srv/data mounted", resource)
     """
 
 
@@ -297,6 +359,18 @@ def rcm_notify_event(ctx: HandlerContext, event: Event) -> None:
     Raising: logged; the other handlers still get the event.
 
     Order: call order.
+
+    Example::
+
+        @hookimpl
+        def rcm_notify_event(self, ctx, event):
+            if event.source != "udev" or event.get("SUBSYSTEM") != "block":
+                return
+            name = "/devices" + event.get("DEVPATH")
+            if event.action == "remove":
+                ctx.resource_removed(name)  # consumers get surprise removal
+            elif event.action == "add":
+                ctx.resource_added(name)  # consumers get online
     """
 
 
@@ -317,6 +391,16 @@ def rcm_reconcile(ctx: HandlerContext, reason: str) -> None:
     Raising: logged; the other handlers still reconcile.
 
     Order: call order.
+
+    Example::
+
+        @hookimpl
+        def rcm_reconcile(self, ctx, reason):
+            for key, _ in ctx.store.items("released:"):
+                resource = key.removeprefix("released:")
+                if is_present(resource):  # it came back while rcmd was down
+                    mount("/srv/data")
+                    ctx.store.delete(key)
     """
 
 
@@ -339,6 +423,14 @@ def rcm_ap_backends(ctx: HandlerContext) -> list[ApBackend] | None:
     ``ConfigError`` naming both.
 
     Order: call order.
+
+    Example::
+
+        @hookimpl
+        def rcm_ap_backends(self, ctx):
+            # prefix "slot"; list, get, supports, connect, disconnect, detached:
+            # rcm.testing.SlotBackend is a complete one over a sysfs-like tree
+            return [SlotBackend(Path("/sys/bus/pci/slots"))]
     """
 
 
@@ -360,6 +452,13 @@ def rcm_event_sources(ctx: HandlerContext) -> list[EventSource] | None:
     Raising: rcmd does not start.
 
     Order: call order; sources are started in that order.
+
+    Example::
+
+        @hookimpl
+        def rcm_event_sources(self, ctx):
+            # name; run(post, stop) posts Event objects until stop is set
+            return [MountWatcher("/proc/self/mountinfo")]
     """
 
 
@@ -384,6 +483,14 @@ def rcm_report(ctx: HandlerContext, topic: str) -> object:
     other handlers still answer.
 
     Order: call order.
+
+    Example::
+
+        @hookimpl
+        def rcm_report(self, ctx, topic):
+            if topic != "mount_guard":
+                return None
+            return {"protected": sorted(self.protect)}
     """
 
 
@@ -409,6 +516,18 @@ def rcm_reload_prepare(ctx: HandlerContext) -> object:
     is what ``rcmd reload`` prints and rcmd logs.
 
     Order: call order; the first handler to raise ends the reload.
+
+    Example::
+
+        @hookimpl
+        def rcm_reload_prepare(self, ctx):
+            path = ctx.config_dir / "mount_guard.toml"
+            doc = read_config_toml(path) or {}  # ConfigError for a bad file
+            protect = doc.get("protect", [])
+            if not isinstance(protect, list):
+                raise ConfigError(path, "protect", "must be a list")
+            return protect
+
     """
 
 
@@ -431,4 +550,12 @@ def rcm_reload_commit(ctx: HandlerContext, prepared: object) -> str | None:
     already, and the new files are the ones on disk).
 
     Order: call order.
+
+    Example::
+
+        @hookimpl
+        def rcm_reload_commit(self, ctx, prepared):
+            added = set(prepared) - set(self.protect)
+            self.protect = prepared
+            return f"{len(added)} devices newly protected" if added else None
     """

@@ -1,6 +1,8 @@
 """A test harness for handler authors: the real engine, fake hardware, no root.
 
-A plugin author imports this in their own pytest suite::
+Most authors use it through rcm's pytest plugin (:mod:`rcm.pytest_plugin`:
+fixtures that load the handler from its installed entry point).  Used
+directly, in any pytest suite::
 
     from rcm.testing import Harness
 
@@ -46,6 +48,7 @@ from rcm import hookimpl, hookspecs
 from rcm.context import HandlerContext
 from rcm.coordinator import Coordinator, Operation
 from rcm.errors import HardwareError
+from rcm.failpoints import POINTS
 from rcm.model import (
     Action,
     ApInfo,
@@ -57,7 +60,7 @@ from rcm.model import (
     Result,
 )
 from rcm.paths import Paths
-from rcm.plugins import make_plugin_manager
+from rcm.plugins import ENTRY_POINT_GROUP, check_safe, make_plugin_manager
 from rcm.settings import load_settings
 from rcm.store import HandlerStore
 
@@ -363,6 +366,48 @@ def check_plugin(name: str, plugin: object) -> None:
             raise PluginMistake(f"plugin {name!r}: {attr} is not an rcm hook{hint}")
 
 
+def load_entry_point(name: str) -> object:
+    """The handler installed as entry point ``name`` of the ``rcm.plugins``
+    group, loaded as rcmd loads it: the ownership rule first
+    (:func:`rcm.plugins.check_safe`), then the import, then
+    :func:`check_plugin`.
+
+    Raises :class:`PluginMistake` if no such entry point is installed (the
+    usual cause: the package was not ``pip install``-ed into the environment
+    pytest runs in), :class:`rcm.plugins.UnsafePlugin` as rcmd would.
+    """
+    import importlib
+
+    from rcm.entrypoints import entry_points
+
+    found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not found:
+        installed = sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+        raise PluginMistake(
+            f"no {ENTRY_POINT_GROUP!r} entry point named {name!r} is installed"
+            f" (installed: {', '.join(installed) or 'none'}); pip install your package"
+            " (pip install -e .) into the environment pytest runs in"
+        )
+    ep = found[0]
+    check_safe(name, ep.module)
+    plugin: object = importlib.import_module(ep.module)
+    if ep.attr:
+        for attr in ep.attr.split("."):
+            plugin = getattr(plugin, attr)
+    check_plugin(name, plugin)
+    return plugin
+
+
+class SimulatedCrash(BaseException):
+    """Raised at a failpoint by :meth:`Harness.crash_during`: the engine stops
+    there as if the process had been killed.
+
+    A BaseException, so that no ``except Exception`` in the engine (or in a
+    handler) treats it as an error to roll back: the journal is left exactly as
+    a SIGKILL at that point would leave it.
+    """
+
+
 # -- the harness ----------------------------------------------------------------
 class Harness:
     """A coordinator with the given plugins and a fake ``slot:`` ap class.
@@ -469,6 +514,51 @@ class Harness:
             self.plugins = dict(plugins)
         self.coordinator = self._start(reconcile)
         return self.recovered
+
+    def crash_during(
+        self,
+        ap_id: str,
+        at: str,
+        force: bool = False,
+        plugins: Mapping[str, object] | None = None,
+    ) -> list[str]:
+        """Start an operation on ``ap_id``, crash at failpoint ``at``, restart.
+
+        ``at`` is one of :data:`rcm.failpoints.POINTS` (``query.done``,
+        ``offline.step``, ``offline.done``, ``hardware.done``, ``remove.done``
+        for a detach; ``attach.hardware.done`` for an attach).  The engine stops
+        there as rcmd does when killed (``RCM_FAILPOINT``, which rcm's own
+        recovery tests use with a real SIGKILL): no rollback, the journal as
+        written so far, the fake hardware as it was.  Then :meth:`restart` runs
+        journal recovery, which completes or rolls back the operation; pass
+        fresh plugin objects in ``plugins`` so that no in-memory state
+        survives.  Returns recovery's reports.  Raises AssertionError if the
+        operation ended without reaching ``at`` (a veto, for instance).
+        """
+        from rcm import coordinator as engine
+
+        if at not in POINTS:
+            raise ValueError(f"no failpoint {at!r}; known: {', '.join(POINTS)}")
+        original = engine.failpoint
+
+        def crash(name: str) -> None:
+            if name == at:
+                raise SimulatedCrash(at)
+            original(name)
+
+        engine.failpoint = crash
+        try:
+            if at.startswith("attach."):
+                result = self.attach(ap_id)
+            else:
+                result = self.detach(ap_id, force=force)
+        except SimulatedCrash:
+            pass
+        else:
+            raise AssertionError(f"{ap_id}: the operation never reached {at}: {result}")
+        finally:
+            engine.failpoint = original
+        return self.restart(plugins)
 
     def close(self) -> None:
         """Stop every handler thread and close the database."""
@@ -579,8 +669,10 @@ __all__ = [
     "CallLog",
     "Harness",
     "PluginMistake",
+    "SimulatedCrash",
     "SlotBackend",
     "SlotPlugin",
     "check_plugin",
+    "load_entry_point",
     "make_slots",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+import textwrap
 from pathlib import Path
 from types import ModuleType
 
@@ -20,6 +21,8 @@ PAGE = REPO / "docs" / "hooks.md"
 BEGIN = "<!-- hook reference: generated from rcm/hookspecs.py by scripts/hook_reference.py -->"
 END = "<!-- end of the generated hook reference -->"
 LABELS = ("When", "Arguments", "Returns", "Raising", "Order")
+EXAMPLE = "\nExample::\n"
+"""Ends a hook's docstring: an indented implementation, rendered as a Python block."""
 
 
 def _markdown(text: str) -> str:
@@ -58,14 +61,24 @@ def _signature(name: str, fn: object) -> str:
     return f"{name}({params}) -> {returns}"
 
 
+def example(fn: object) -> str:
+    """The hook's example implementation (after ``Example::``), dedented; '' if none."""
+    doc = inspect.cleandoc(fn.__doc__ or "")  # type: ignore[attr-defined]
+    return textwrap.dedent(doc.partition(EXAMPLE)[2]).strip("\n")
+
+
 def _hook_section(name: str, fn: object) -> list[str]:
     lines = [f"### `{_signature(name, fn)}`", ""]
-    for para in _paragraphs(fn.__doc__ or ""):  # type: ignore[attr-defined]
+    text = inspect.cleandoc(fn.__doc__ or "").partition(EXAMPLE)[0]  # type: ignore[attr-defined]
+    for para in _paragraphs(text):
         label, sep, rest = para.partition(": ")
         if sep and label in LABELS:
             lines.append(f"- **{label}**: {rest}")
         else:
             lines += [para, ""]
+    code = example(fn)
+    if code:
+        lines += ["", "Example:", "", "```python", code, "```"]
     return [*lines, ""]
 
 

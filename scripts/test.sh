@@ -9,4 +9,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 .venv/bin/ruff check .
+# The Python example, installed and tested exactly as a third party's handler: its own package,
+# pip-installed into the venv (not editable), its own tests run from its own folder through rcm's
+# pytest plugin, which loads the installed entry point.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check ./examples/mount_guard
+(cd examples/mount_guard && ../../.venv/bin/python -m pytest -q -p no:cacheprovider)
 exec .venv/bin/python -m pytest "$@"

@@ -13,35 +13,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from rcm_lab.availability import require_lab
 
 if TYPE_CHECKING:
     from rcm_lab import Lab
-
-
-def lab_unavailable() -> str | None:
-    """Why lab tests cannot run here, or None if they can."""
-    if os.geteuid() != 0:
-        return "needs root (network namespaces)"
-    probe = f"rcmprobe-{uuid.uuid4().hex[:8]}"
-    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"cannot create a network namespace: {r.stderr.strip()}"
-    subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
-    return None
-
-
-_lab_reason: str | None | bool = False
-
-
-def require_lab() -> None:
-    """Skip (or fail, under RCM_REQUIRE_LAB=1) when the lab cannot run."""
-    global _lab_reason
-    if _lab_reason is False:
-        _lab_reason = lab_unavailable()
-    if _lab_reason:
-        if os.environ.get("RCM_REQUIRE_LAB") == "1":
-            pytest.fail(f"lab required (RCM_REQUIRE_LAB=1) but unavailable: {_lab_reason}")
-        pytest.skip(str(_lab_reason))
 
 
 @pytest.fixture

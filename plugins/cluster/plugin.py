@@ -1,0 +1,5 @@
+"""Entry point of the cluster-ring handler (``cluster = "rcm_cluster.plugin:plugin"``)."""
+
+from .handler import ClusterHandler
+
+plugin = ClusterHandler()
