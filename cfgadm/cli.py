@@ -42,9 +42,9 @@ PROG = "cfgadm"
 SYNOPSIS = """\
 Usage: cfgadm [-f] [-y|-n] [-v] [--dry-run] [--json] [-o hardware_options] -c function ap_id...
        cfgadm [-f] [-y|-n] [-v] [-o hardware_options] -x hardware_function ap_id...
-       cfgadm [-v] [-a] [-s listing_options] [--json] [-o hardware_options] [-l] [ap_id...]
+       cfgadm [-v] [-a] [-s listing_options] [--json] [-o hardware_options] [-l] [ap_id|ap_type...]
        cfgadm [-v] [--json] [-o hardware_options] -t ap_id...
-       cfgadm -h
+       cfgadm -h [ap_type...]
 """
 
 FUNCTIONS = ("configure", "unconfigure", "connect", "disconnect")
