@@ -33,7 +33,8 @@ def cluster_lab(rcm_lab, folder: Path, n1: dict) -> object:
         interfaces=INTERFACES, rcm_settings={"plugins": {"cluster": cluster_section(conf)}}
     )
     lab.start_rcmd()
-    assert wait_until(lambda: f"{RING0}/24" in lab.addresses("nic0"), 10), lab.rcmd_log_tail()
+    # a test address is plumbed as a host address (docs/ipmp.md)
+    assert wait_until(lambda: f"{RING0}/32" in lab.addresses("nic0"), 10), lab.rcmd_log_tail()
     return lab
 
 
@@ -46,7 +47,7 @@ def test_the_nic_of_the_only_ring_is_refused_even_forced(rcm_lab, tmp_path: Path
         table = " ".join(run.stderr.split())  # the table wraps long reasons
         assert "system cluster" in table and reason in table, run.stderr
     assert "nic0" in lab.links_in("host")
-    assert f"{RING0}/24" in lab.addresses("nic0")
+    assert f"{RING0}/32" in lab.addresses("nic0")
     listing = lab.cfgadm("-lv", "net:nic0")
     assert f"carries corosync ring 0 ({RING0}) of node n1 (running)" in listing.stdout
 
@@ -60,4 +61,4 @@ def test_with_a_second_ring_on_nic1_the_detach_goes_ahead_with_a_warning(
     table = " ".join(run.stderr.split())
     assert f"ring 1 ({RING1}) on nic1 survives" in table, run.stderr
     assert "nic0" not in lab.links_in("host")
-    assert f"{RING1}/24" in lab.addresses("nic1")
+    assert f"{RING1}/32" in lab.addresses("nic1")

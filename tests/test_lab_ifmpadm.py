@@ -12,6 +12,7 @@ from rcm_lab import Lab, wait_until
 pytestmark = pytest.mark.lab
 
 TEST0 = "192.0.2.50/24"
+TEST0_PLUMBED = "192.0.2.50/32"  # a test address is plumbed as a host address (docs/ipmp.md)
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_offline_moves_data_addresses_and_keeps_the_nic_in_place(running: Any) -
     assert "moving addresses from nic0 to nic1: 192.0.2.10/24, 2001:db8::10/64" in r.stdout
     assert set(lab.addresses("nic1")) >= {V4_10, V6_10, V4_11, V6_11}, lab.snapshot()
     # in place: still here, still up, test address kept
-    assert lab.addresses("nic0") == [TEST0], lab.snapshot()
+    assert lab.addresses("nic0") == [TEST0_PLUMBED], lab.snapshot()
     assert lab.link_up("nic0"), lab.snapshot()
     assert wait_until(lambda: lab.client_neigh("192.0.2.10") == lab.nic_mac("nic1"), 2)
     assert conv.wait_for_more(10, 10) and not conv.broken(), conv.describe()
@@ -68,11 +69,11 @@ def test_offline_moves_data_addresses_and_keeps_the_nic_in_place(running: Any) -
     lab.start_rcmd()
     r = tool(lab, "ipmpstat", "-P", "-o", "interface,state", "-i")
     assert "nic0:offline" in r.stdout.splitlines(), show(r, lab)
-    assert lab.addresses("nic0") == [TEST0], lab.snapshot()
+    assert lab.addresses("nic0") == [TEST0_PLUMBED], lab.snapshot()
 
     r = tool(lab, "if_mpadm", "-r", "nic0")
     assert r.returncode == 0, show(r, lab)
-    assert lab.wait_for_addresses("nic0", [V4_10, V6_10, TEST0]), lab.snapshot()
+    assert lab.wait_for_addresses("nic0", [V4_10, V6_10, TEST0_PLUMBED]), lab.snapshot()
     assert lab.wait_for_addresses("nic1", [V4_10, V6_10], present=False), lab.snapshot()
     assert wait_until(lambda: lab.client_neigh("192.0.2.10") == lab.nic_mac("nic0"), 2)
     assert conv.wait_for_more(10, 10) and not conv.broken(), conv.describe()
@@ -101,7 +102,7 @@ def test_only_root_and_only_members(running: Any) -> None:
     assert r.stderr == "if_mpadm: cannot offline nic9: nic9 is not a member of any IPMP group\n"
     r = tool(lab, "if_mpadm", "-x", "nic0")
     assert r.returncode == 2 and "Usage : if_mpadm [-d | -r] <interface_name>" in r.stderr
-    assert set(lab.addresses("nic0")) == {V4_10, V6_10, TEST0}, lab.snapshot()
+    assert set(lab.addresses("nic0")) == {V4_10, V6_10, TEST0_PLUMBED}, lab.snapshot()
 
 
 def test_without_rcmd_one_line(make_lab: Callable[..., Any]) -> None:
@@ -133,7 +134,7 @@ def test_an_offline_interrupted_by_a_crash_is_rolled_back(
     assert set(lab.addresses("nic1")) >= {V4_10, V6_10}, lab.snapshot()  # it had moved
 
     lab.start_rcmd()
-    assert lab.wait_for_addresses("nic0", [V4_10, V6_10, TEST0]), lab.snapshot()
+    assert lab.wait_for_addresses("nic0", [V4_10, V6_10, TEST0_PLUMBED]), lab.snapshot()
     assert lab.wait_for_addresses("nic1", [V4_10, V6_10], present=False), lab.snapshot()
     assert "rolled back; the previous configuration was restored" in lab.rcmd_log()
     r = tool(lab, "ipmpstat", "-P", "-o", "interface,state", "-i")

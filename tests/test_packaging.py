@@ -240,7 +240,8 @@ def test_unit_keys() -> None:
     service = unit["Service"]
     assert service["Type"] == ["notify"]
     assert service["Restart"] == ["on-failure"]
-    assert service["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    # rcmd reload: all or nothing, and a refused configuration fails the reload
+    assert service["ExecReload"] == ["@RCMD@ reload"]
     assert service["ExecStart"] == ["@RCMD@"]
     assert set(service["CapabilityBoundingSet"][0].split()) >= {
         "CAP_NET_ADMIN",
