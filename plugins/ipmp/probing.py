@@ -437,6 +437,7 @@ class Prober:
                     member.discovering
                     and local is not None
                     and reply.source not in local
+                    and _usable_target(reply.source)
                     and reply.source not in member.discovered
                     and len(member.discovered) < MAX_TARGETS
                 ):
@@ -522,3 +523,16 @@ def probe_configs(config: object) -> list[ProbeConfig]:
             )
         )
     return out
+
+
+def _usable_target(source: str) -> bool:
+    """Whether an answer to the all-hosts echo may become a target.  IPv6:
+    only a link-local one.  The discovery echo goes from the link-local
+    address, but while that address is still tentative (DAD, just after the
+    link came up) the kernel sends it from a global one, and hosts answer
+    from theirs; a global target becomes unreachable through the NIC once
+    its data addresses fail over (docs/ipmp.md), so it would fail a healthy
+    member.  Such an answer is ignored and discovery tries again."""
+    if ":" not in source:
+        return True
+    return ipaddress.ip_address(source.partition("%")[0]).is_link_local
