@@ -573,6 +573,7 @@ class IpmpHandler:
             moved += len(plan.moves)
             if plan.moves:
                 world = self._observe()
+        self.prober.configure(probe_configs(new))  # a new detection time, test address...
         line = reloading.summary(old, new)
         if moved:
             line += f"; {moved} data address{'' if moved == 1 else 'es'} placed"
@@ -581,8 +582,12 @@ class IpmpHandler:
     # -- hooks -------------------------------------------------------------------
     @hookimpl
     def rcm_configure(self, ctx: HandlerContext) -> str:
+        # Probing starts once rcm_reconcile has plumbed the members: before
+        # that a test address may be there while the route its replies come
+        # back by (a data address's subnet) is not, and with rp_filter=2 a
+        # 100 ms member "failed" in 71 ms of a start that takes seconds with
+        # 100 NICs (bench/bench_probe.py: every member failed once at start).
         self.config = load_config(ctx.config_dir)
-        self.prober.configure(probe_configs(self.config))
         return config_summary(self.config, ctx.config_dir)
 
     @hookimpl
@@ -814,8 +819,7 @@ class IpmpHandler:
         elif not link.usable:
             self.flapping.discard(name)
             self._hold_token.pop(name, None)
-        usable_now = link.usable and name not in self.probe_failed and name not in self.flapping
-        self._member_changed(ctx, name, group, usable_now)
+        self._member_changed(ctx, name, group)
 
     def _note_up(self, name: str, group: str) -> None:
         """The link came back: more than FLAP_LIMIT times in FLAP_WINDOW and
@@ -850,7 +854,22 @@ class IpmpHandler:
             ctx.log.info("%s: link stable for the detection time; no longer flapping", name)
         else:
             return
-        link = self._nl().link(name)
+        self._member_changed(ctx, name, group)
+
+    def _member_changed(self, ctx: HandlerContext, name: str, group: str) -> None:
+        """Reconcile ``group`` if ``name``'s usability changed, with in.mpathd's
+        log lines.  A NIC rcm itself is detaching or detached changes quietly
+        (no "failure" for a planned detach).
+
+        Whether it changed is read from the kernel now, not from the event
+        that brought us here: events queue, so the one handled may be older
+        than the link (the "down" of a flap, handled after the "up").  Judged
+        by the event, the soak (seed 1, step ~1050) saw a stale "down" record
+        nic0 unusable while the world said usable (nothing moved), and then
+        the real carrier loss ignored as "no change": nic0 kept its addresses
+        with no carrier."""
+        world = self._observe()
+        link = world.links.get(name)
         usable_now = (
             link is not None
             and link.up
@@ -858,12 +877,6 @@ class IpmpHandler:
             and name not in self.probe_failed
             and name not in self.flapping
         )
-        self._member_changed(ctx, name, group, usable_now)
-
-    def _member_changed(self, ctx: HandlerContext, name: str, group: str, usable_now: bool) -> None:
-        """Reconcile ``group`` if ``name``'s usability changed, with in.mpathd's
-        log lines.  A NIC rcm itself is detaching or detached changes quietly
-        (no "failure" for a planned detach)."""
         was = self._usable_seen.get(name)
         if was == usable_now:
             return
@@ -881,7 +894,7 @@ class IpmpHandler:
                     ctx.log.warning("%s", group_repaired(name, group))
             else:
                 ctx.log.error("%s", nic_failure(name, group))
-        plan, usable = self._reconcile_group(ctx, group, self._observe(), offline)
+        plan, usable = self._reconcile_group(ctx, group, world, offline)
         self._report(ctx, plan, usable)
         if planned:
             return
@@ -897,7 +910,14 @@ class IpmpHandler:
     def rcm_reconcile(self, ctx: HandlerContext, reason: str) -> None:
         """At start (boot) plumb every configured NIC that is present, then
         place every group's addresses: a NIC missing at boot has its data
-        addresses hosted by another member, as Solaris' boot scripts did."""
+        addresses hosted by another member, as Solaris' boot scripts did.
+        Then probing starts (or goes on, after a rescan)."""
+        try:
+            self._reconcile_all(ctx)
+        finally:
+            self.prober.configure(probe_configs(self.config))
+
+    def _reconcile_all(self, ctx: HandlerContext) -> None:
         world = self._observe()
         present = [n for n in sorted(self.config.interfaces) if n in world.links]
         changed = [self._setup(name, world) for name in present]
