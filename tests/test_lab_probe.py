@@ -264,6 +264,29 @@ def test_a_flapping_link_is_not_repaired_until_stable(lab: None) -> None:
 
 
 @pytest.mark.lab
+def test_a_reloaded_detection_time_is_what_probing_uses(lab: None) -> None:
+    """The group's failure_detection_time_ms from 10 s to 1 s by a reload:
+    a dead switch port is then noticed within seconds (at 10 s, five probes
+    1.4 s apart could not be lost in under 7 s)."""
+    import os
+    import signal
+
+    groups = {"g": {"failure_detection_time_ms": 10000, "targets": ["192.0.2.100"]}}
+    with Lab(interfaces=probed_interfaces(), groups=groups) as made:
+        started(made)
+        wait_log(made, "nic0: probe targets 192.0.2.100")
+        made.groups = {"g": {"failure_detection_time_ms": 1000, "targets": ["192.0.2.100"]}}
+        made.write_config()
+        assert made._rcmd is not None
+        os.kill(made._rcmd.pid, signal.SIGHUP)
+        wait_log(made, "configuration reloaded")
+        time.sleep(1.5)  # a probe at the old interval may still be due
+        port(made, "nic0", attached=False)
+        assert made.wait_for_addresses("nic1", DATA0, timeout=5), made.snapshot()
+        wait_log(made, "NIC failure detected on nic0 of group g")
+
+
+@pytest.mark.lab
 def test_a_late_event_does_not_hide_the_links_state(lab: None) -> None:
     """rcmd judges a member by the link as the kernel has it when the event
     is handled, not by the (older) event: the soak (seed 1, step ~1050) had a

@@ -1,7 +1,8 @@
 """Probe-based failure detection: in.mpathd's targets and state machine.
 
 Each member with a test address sends an ICMP echo from that address, out of
-that NIC only (:class:`rcm_netkit.icmpprobe.ProbeSocket`), every
+that NIC only (:mod:`rcm_netkit.probeio`: every member due in one wake-up is
+probed in one system call, and every reply is read in another), every
 ``failure_detection_time / 7`` with a random jitter (each interval between
 0.85 and 1 times that), to its targets in turn.  A probe not answered within
 1.5 intervals is lost (counted as the probe after next goes: on a loaded host
@@ -14,11 +15,11 @@ member of the group (on-link routers); else the group's configured
 ``targets``; else on-link hosts that answer an echo to the all-hosts group
 (224.0.0.1, or ff02::1 for IPv6), at most :data:`MAX_TARGETS`, never the
 host's own addresses.  IPv6 probes go from the NIC's link-local address to
-link-local targets, as in.mpathd's do (:mod:`rcm_netkit.icmpprobe` says
-why).  A member with no target cannot be judged by probes: its state is
-``unknown`` and only its link counts.
+link-local targets, as in.mpathd's do (docs/ipmp.md says why).  A member
+with no target cannot be judged by probes: its state is ``unknown`` and only
+its link counts.
 
-One thread runs every member (a selector over the probe sockets and a wake-up
+One thread runs every member (a heap of next-probe times and a wake-up
 pipe): :class:`Prober` is the IPMP handler's event source.  It posts an Event
 (source ``ipmp``, action ``probe``, ``IFNAME`` and ``STATE``) when a member
 fails or is repaired, which reaches the handler on rcmd's worker like a
@@ -42,7 +43,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from rcm_netkit.icmpprobe import EchoReply, ProbeSocket
+from rcm_netkit.probeio import Endpoint, ProbeIO, Reply, source_text
 
 from rcm.model import Event
 
@@ -61,6 +62,7 @@ RTTS_KEPT = 8
 REFRESH_EVERY = 50  # probes between two looks for routers / configured targets
 TIMEOUT_INTERVALS = 1.5  # a probe unanswered this many intervals is lost
 SLACK = 0.002  # seconds: members due this close together are probed in one wake-up
+TRANSIENT = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})  # a probe not sent, no more
 ROUTES_TTL = 30.0  # seconds a route dump serves every member (see _routes)
 ALL_HOSTS = {4: "224.0.0.1", 6: "ff02::1"}
 DISCOVERY_SEQ = 0xFFFF  # the sequence number of a discovery echo (never a probe's)
@@ -190,7 +192,8 @@ class _Member:
         self.config = config
         self.ident = ident
         self.probe = MemberProbe(config.ifname, config.detection_ms / 1000 / PROBES_PER_DETECTION)
-        self.sock: ProbeSocket | None = None
+        self.endpoint: Endpoint | None = None  # its probe packet, once its NIC is there
+        self.v6 = _family(config.test_address or "0.0.0.0") == 6
         self.turn = 0  # which target next
         self.until_refresh = 0
         self.discovering = False
@@ -226,6 +229,8 @@ class Prober:
         self._changed = True
         self._queue: list[tuple[float, int, _Member]] = []
         self._order = 0
+        self._by_ident: dict[int, _Member] = {}
+        self._io: dict[bool, ProbeIO | None] = {}  # by "is IPv6"; None: cannot be made
         self._rpipe, self._wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._ident_base = random.randrange(0x10000)
         self._rng = random.Random()
@@ -313,31 +318,46 @@ class Prober:
             wanted = {n: c for n, c in self._wanted.items() if c.test_address}
             for name in list(self._members):
                 if name not in wanted or self._members[name].config != wanted[name]:
-                    self._close(self._members.pop(name))
+                    gone = self._members.pop(name)
+                    self._close(gone)
+                    self._by_ident.pop(gone.ident, None)
             for i, (name, cfg) in enumerate(sorted(wanted.items())):
                 if name not in self._members:
                     member = _Member(cfg, (self._ident_base + i * 7919) & 0xFFFF)
+                    while member.ident in self._by_ident:  # unique among the members
+                        member.ident = (member.ident + 1) & 0xFFFF
                     self._members[name] = member
+                    self._by_ident[member.ident] = member
                     # Start spread over one interval, not all at once.
                     self._schedule(member, now + self._rng.uniform(0, member.probe.interval))
 
     @staticmethod
     def _close(member: _Member) -> None:
-        if member.sock is not None:
-            member.sock.close()
-            member.sock = None
+        member.endpoint = None
 
-    @staticmethod
-    def _open(member: _Member) -> bool:
+    def _io_for(self, v6: bool) -> ProbeIO | None:
+        """The raw socket of a family, made on first use (None if it cannot be:
+        said once in the log; the members of that family are judged by link)."""
+        if v6 not in self._io:
+            try:
+                self._io[v6] = ProbeIO(v6)
+            except OSError as e:
+                log.warning("cannot open a raw ICMP%s socket to probe: %s", "v6" if v6 else "", e)
+                self._io[v6] = None
+        return self._io[v6]
+
+    def _open(self, member: _Member) -> bool:
         cfg = member.config
         assert cfg.test_address is not None
+        io = self._io_for(member.v6)
+        if io is None:
+            return False
         # IPv6 probes go from the link-local address ("::": the kernel's pick).
-        source = cfg.test_address if _family(cfg.test_address) == 4 else "::"
+        source = "::" if member.v6 else cfg.test_address
         try:
-            member.sock = ProbeSocket(cfg.ifname, source, ident=member.ident)
-        except OSError as e:
-            if e.errno not in (errno.EADDRNOTAVAIL, errno.ENODEV, errno.ENXIO):
-                log.warning("%s: cannot probe from %s: %s", cfg.ifname, cfg.test_address, e)
+            member.endpoint = io.endpoint(cfg.ifname, source, member.ident)
+        except OSError as e:  # no such NIC (yet): judged by its link
+            log.debug("%s: cannot probe: %s", cfg.ifname, e)
             return False
         return True
 
@@ -364,22 +384,40 @@ class Prober:
                 log.info("%s: probe targets %s", cfg.ifname, ", ".join(found))
         member.until_refresh = REFRESH_EVERY
 
-    def _tick(self, member: _Member, now: float, post: Callable[[Event], None]) -> None:
-        """One member's turn: read the answers that came since its last probe
-        (they carry the kernel's receive time), count the unanswered one
-        lost, send the next."""
+    def _probe(self, due: list[_Member], now: float, post: Callable[[Event], None]) -> None:
+        """The turn of every member in ``due``: count its unanswered probe
+        lost, prepare the next, and send them all (one call per family)."""
+        now_ns = time.time_ns()
+        batches: dict[bool, list[tuple[_Member, str, int]]] = {}
+        for member in due:
+            prepared = self._prepare(member, now, now_ns, post)
+            if prepared is not None:
+                batches.setdefault(member.v6, []).append((member, *prepared))
+        for v6, batch in batches.items():
+            io = self._io[v6]
+            assert io is not None
+            sent_ns, errors = io.send([(m.endpoint, target) for m, target, _ in batch])  # type: ignore[misc]
+            for position, (member, target, seq) in enumerate(batch):
+                error = errors.get(position)
+                if error is None:
+                    if seq != DISCOVERY_SEQ:
+                        member.probe.on_sent(seq, sent_ns)
+                    continue
+                log.debug("%s: probe to %s not sent: %s", member.config.ifname, target, error)
+                if error.errno in TRANSIENT:
+                    continue  # this probe only: the next one goes at the next turn
+                # The NIC left, or lost its test address: it cannot be judged
+                # by probes now (its link state says the rest).
+                self._close(member)
+                self._post(post, member, member.probe.reset())
+
+    def _prepare(
+        self, member: _Member, now: float, now_ns: int, post: Callable[[Event], None]
+    ) -> tuple[str, int] | None:
+        """One member's turn up to the send: (target, sequence number), its
+        packet prepared, or None when it cannot probe now."""
         probe = member.probe
         self._schedule(member, now + probe.interval * self._rng.uniform(*JITTER))
-        if member.sock is not None:
-            try:
-                # One probe out: one reply due, read it and stop (saves a read
-                # that only says "empty"); more out, or discovering: read all.
-                one = not member.discovering and len(probe.outstanding) <= 1
-                replies = member.sock.receive(first_only=one)
-            except OSError as e:
-                log.debug("%s: cannot read probe replies: %s", member.config.ifname, e)
-                replies = []
-            self._receive(member, replies, post)
         changed = None
         if member.discovering:
             member.discovering = False  # the answers came, or none did
@@ -388,69 +426,81 @@ class Prober:
             # at the previous turn still has time (on a loaded host the
             # kernel may deliver its reply a little late), the one before not.
             timeout_ns = int(probe.interval * TIMEOUT_INTERVALS * 1e9)
-            changed = probe.expire(time.time_ns(), timeout_ns)
-        if member.sock is None and not self._open(member):
-            changed = probe.reset() or changed
-            self._post(post, member, changed)
-            return
+            changed = probe.expire(now_ns, timeout_ns)
+        if member.endpoint is None and not self._open(member):
+            self._post(post, member, probe.reset() or changed)
+            return None
+        assert member.endpoint is not None
         member.until_refresh -= 1
         if member.until_refresh <= 0 or not probe.targets:
             self._refresh_targets(member)
         if not probe.targets:
             # in.mpathd: no router, no target: ask the link who answers.
             changed = probe.reset() or changed
-            target, seq, member.discovering = (
-                ALL_HOSTS[6 if member.sock.v6 else 4],
-                DISCOVERY_SEQ,
-                True,
-            )
+            target, seq, member.discovering = ALL_HOSTS[6 if member.v6 else 4], DISCOVERY_SEQ, True
         else:
             target = probe.targets[member.turn % len(probe.targets)]
             member.turn += 1
             seq = probe.take_seq()
-        try:
-            sent_ns = member.sock.send(target, seq)
-        except OSError as e:
-            # The NIC left, or lost its test address: it cannot be judged by
-            # probes now (its link state says the rest).
-            log.debug("%s: probe to %s not sent: %s", member.config.ifname, target, e)
-            self._close(member)
-            changed = probe.reset() or changed
-        else:
-            if not member.discovering:
-                probe.on_sent(seq, sent_ns)
+        member.endpoint.prepare(seq)
         self._post(post, member, changed)
+        return target, seq
 
-    def _receive(self, member: _Member, replies: list[EchoReply], post) -> None:
-        local: set[str] | None = None
-        for reply in replies:
-            if reply.seq == DISCOVERY_SEQ:
-                if local is None and member.discovering:
-                    # Read now, not cached: the host's own addresses answer
-                    # the all-hosts echo too, and must never be targets.
-                    try:
-                        local = self._local()
-                    except Exception as e:  # noqa: BLE001
-                        log.warning("cannot read the host's addresses: %s", e)
-                        return
+    def _read_replies(self, post: Callable[[Event], None]) -> None:
+        """Every reply queued now, to the member that sent the probe: by its
+        echo identifier, and only if it came back on that member's NIC."""
+        for io in self._io.values():
+            if io is None:
+                continue
+            try:
+                replies = io.receive()
+            except OSError as e:
+                log.debug("cannot read probe replies: %s", e)
+                continue
+            found: dict[_Member, list[Reply]] = {}
+            for reply in replies:
+                member = self._by_ident.get(reply.ident)
+                if (
+                    member is None
+                    or member.endpoint is None
+                    or member.v6 != io.v6
+                    or reply.ifindex != member.endpoint.ifindex
+                ):
+                    continue
+                if reply.seq == DISCOVERY_SEQ:
+                    found.setdefault(member, []).append(reply)
+                else:
+                    self._post(post, member, member.probe.on_reply(reply.seq, reply.received_ns))
+            if found:
+                self._discovered(found)
+
+    def _discovered(self, found: dict[_Member, list[Reply]]) -> None:
+        """Answers to the all-hosts echo of members discovering targets."""
+        try:
+            # Read now, not cached: the host's own addresses answer the
+            # all-hosts echo too, and must never be targets.
+            local = self._local()
+        except Exception as e:  # noqa: BLE001
+            log.warning("cannot read the host's addresses: %s", e)
+            return
+        for member, replies in found.items():
+            for reply in replies:
+                source = source_text(reply)
                 if (
                     member.discovering
-                    and local is not None
-                    and reply.source not in local
-                    and _usable_target(reply.source)
-                    and reply.source not in member.discovered
+                    and source not in local
+                    and _usable_target(source)
+                    and source not in member.discovered
                     and len(member.discovered) < MAX_TARGETS
                 ):
-                    member.discovered.append(reply.source)
+                    member.discovered.append(source)
                     member.probe.targets = list(member.discovered)
                     log.info(
                         "%s: probe targets %s (answered %s)",
                         member.config.ifname,
                         ", ".join(member.discovered),
-                        ALL_HOSTS[6 if reply.source.count(":") else 4],
+                        ALL_HOSTS[6 if member.v6 else 4],
                     )
-                continue
-            self._post(post, member, member.probe.on_reply(reply.seq, reply.received_ns))
 
     @staticmethod
     def _post(post: Callable[[Event], None], member: _Member, state: str | None) -> None:
@@ -461,9 +511,11 @@ class Prober:
 
     def run(self, post: Callable[[Event], None], stop: threading.Event) -> None:
         """Probe until ``stop``: members in order of their next probe (a
-        heap), those due within :data:`SLACK` of each other in one wake-up;
-        the thread sleeps in between (the only thing it waits on is the
-        wake-up pipe: replies are read at each member's next turn)."""
+        heap), those due within :data:`SLACK` of each other in one wake-up
+        and one send; the replies queued meanwhile are read at each wake-up
+        (they carry the kernel's receive time, so reading them late does not
+        lengthen a round trip).  The thread sleeps in between: the only thing
+        it waits on is the wake-up pipe."""
         sel = selectors.DefaultSelector()
         sel.register(self._rpipe, selectors.EVENT_READ, None)
         try:
@@ -471,12 +523,15 @@ class Prober:
                 now = time.monotonic()
                 self._apply_config(now)
                 queue = self._queue
+                due: list[_Member] = []
                 while queue and queue[0][0] <= now + SLACK:
                     _at, _order, member = heapq.heappop(queue)
-                    if self._members.get(member.config.ifname) is not member:
-                        continue  # configured away meanwhile
-                    with self._lock:
-                        self._tick(member, now, post)
+                    if self._members.get(member.config.ifname) is member:
+                        due.append(member)  # else configured away meanwhile
+                with self._lock:
+                    self._read_replies(post)
+                    if due:
+                        self._probe(due, now, post)
                 self._fire_timers(post, now)
                 deadline = min(
                     queue[0][0] if queue else now + 0.5,
@@ -488,6 +543,10 @@ class Prober:
         finally:
             for member in list(self._members.values()):
                 self._close(member)
+            for io in self._io.values():
+                if io is not None:
+                    io.close()
+            self._io.clear()
             sel.close()
             if self._nl is not None:
                 self._nl.close()

@@ -1,0 +1,161 @@
+"""Batched probe I/O (rcm_netkit.probeio) against the real kernel: every
+member's probe in one sendmmsg, each leaving through its own NIC from its
+own address, every reply read back with the NIC it arrived on and the
+kernel's receive time.
+
+The lab's host has nic0 and nic1 on one bridge with the client
+(192.0.2.100, and a link-local IPv6 address); the host has no route to the
+client at all (test addresses are host addresses, /32), as in the IPMP
+handler's probing: the output NIC comes from IP_PKTINFO.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+from rcm_lab import Lab, wait_until
+from rcm_netkit.netns import call_in_netns
+from rcm_netkit.probeio import Endpoint, ProbeIO, Reply, source_text
+
+CLIENT = "192.0.2.100"
+
+
+@pytest.fixture
+def bare(lab: None) -> Iterator[Lab]:
+    """The lab's namespaces, no rcmd; nic0 and nic1 with a /32 test address each."""
+    with Lab(interfaces={}, groups={}) as made:
+        for nic, address in (("nic0", "192.0.2.20/32"), ("nic1", "192.0.2.21/32")):
+            made.host("addr", "add", address, "dev", nic)
+        for key in ("arp_ignore=1", "arp_announce=2"):  # as rcmd tunes its members
+            name, value = key.split("=")
+            made._sysctl("host", f"net.ipv4.conf.all.{name}", value)
+        yield made
+
+
+def _in_host(lab: Lab, fn, *args):  # type: ignore[no-untyped-def]
+    return call_in_netns(lab.ns["host"], fn, *args)
+
+
+def _replies(io: ProbeIO, want: int, lab: Lab) -> list[Reply]:
+    got: list[Reply] = []
+
+    def enough() -> bool:
+        got.extend(io.receive())
+        return len(got) >= want
+
+    assert wait_until(enough, 5), f"{len(got)} of {want} replies\n{lab.snapshot()}"
+    return got
+
+
+@pytest.mark.lab
+def test_each_probe_leaves_through_its_nic_and_its_reply_says_where_it_came(bare: Lab) -> None:
+    lab = bare
+    io = _in_host(lab, ProbeIO, False)
+    try:
+        ends: list[Endpoint] = [
+            _in_host(lab, io.endpoint, "nic0", "192.0.2.20", 0x1111),
+            _in_host(lab, io.endpoint, "nic1", "192.0.2.21", 0x2222),
+        ]
+        for end, seq in zip(ends, (7, 8), strict=True):
+            end.prepare(seq)
+        sent_ns, errors = io.send([(end, CLIENT) for end in ends])
+        assert errors == {}
+        replies = _replies(io, 2, lab)
+        by_ident = {r.ident: r for r in replies}
+        index = {n: int(lab.host("link", "show", n).stdout.split(":")[0]) for n in ("nic0", "nic1")}
+        assert by_ident[0x1111].seq == 7 and by_ident[0x1111].ifindex == index["nic0"]
+        assert by_ident[0x2222].seq == 8 and by_ident[0x2222].ifindex == index["nic1"]
+        for reply in replies:
+            assert source_text(reply) == CLIENT
+            assert 0 < reply.received_ns - sent_ns < 5_000_000_000  # the kernel's stamp
+        # The client saw each from its own test address through its own MAC:
+        # its neighbour entries say which NIC holds each source.
+        for nic, address in (("nic0", "192.0.2.20"), ("nic1", "192.0.2.21")):
+            assert lab.client_neigh(address) == lab.mac("host", nic)
+    finally:
+        io.close()
+
+
+@pytest.mark.lab
+def test_a_refused_probe_does_not_stop_the_others(bare: Lab) -> None:
+    """nic1 leaves the host after its probe was prepared: its send fails
+    (ENODEV) and the probes before and after it in the same call still go."""
+    lab = bare
+    io = _in_host(lab, ProbeIO, False)
+    try:
+        first = _in_host(lab, io.endpoint, "nic0", "192.0.2.20", 0x3333)
+        gone = _in_host(lab, io.endpoint, "nic1", "192.0.2.21", 0x4444)
+        last = _in_host(lab, io.endpoint, "nic0", "192.0.2.20", 0x5555)
+        lab.move("nic1", "host", "holding")
+        for end in (first, gone, last):
+            end.prepare(1)
+        _sent, errors = io.send([(first, CLIENT), (gone, CLIENT), (last, CLIENT)])
+        assert list(errors) == [1], errors
+        assert errors[1].errno  # the kernel's reason (ENETUNREACH here: no such output)
+        idents = {r.ident for r in _replies(io, 2, lab)}
+        assert idents == {0x3333, 0x5555}
+    finally:
+        io.close()
+
+
+@pytest.mark.lab
+def test_ipv6_probes_go_link_local_to_link_local(bare: Lab) -> None:
+    """From "::" the kernel picks the NIC's link-local source (as in.mpathd's
+    probes go), to the client's link-local address scoped to the NIC."""
+    lab = bare
+    ll = [
+        line.split()[1].split("/")[0]
+        for line in lab.client(
+            "-6", "addr", "show", "dev", "eth0", "scope", "link"
+        ).stdout.splitlines()
+        if line.strip().startswith("inet6")
+    ]
+    assert ll, lab.snapshot()
+    # the NIC's own link-local address must have finished DAD to be a source
+    assert wait_until(
+        lambda: "tentative" not in lab.host("-6", "addr", "show", "dev", "nic0").stdout, 10
+    )
+    io = _in_host(lab, ProbeIO, True)
+    try:
+        end = _in_host(lab, io.endpoint, "nic0", "::", 0x6666)
+        end.prepare(3)
+        _sent, errors = io.send([(end, ll[0])])
+        assert errors == {}
+        (reply,) = [r for r in _replies(io, 1, lab) if r.ident == 0x6666]
+        assert reply.seq == 3 and source_text(reply) == ll[0]
+        assert reply.ifindex == int(lab.host("link", "show", "nic0").stdout.split(":")[0])
+    finally:
+        io.close()
+
+
+@pytest.mark.lab
+def test_foreign_echo_replies_are_not_ours(bare: Lab) -> None:
+    """Another program's echo (no rcm payload) reaches the same raw socket
+    and is left out; a reply to us is still read after it."""
+    lab = bare
+    io = _in_host(lab, ProbeIO, False)
+    try:
+        plain = _in_host(lab, socket.socket, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+        try:
+            plain.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"nic0")
+            plain.bind(("192.0.2.20", 0))
+            # an echo request without our payload, checksum computed by hand
+            body = bytearray(b"\x08\x00\x00\x00\x12\x34\x00\x01" + b"someone else")
+            total = sum(int.from_bytes(body[i : i + 2], "big") for i in range(0, len(body), 2))
+            while total >> 16:
+                total = (total & 0xFFFF) + (total >> 16)
+            body[2:4] = (~total & 0xFFFF).to_bytes(2, "big")
+            plain.sendto(bytes(body), (CLIENT, 0))
+        finally:
+            plain.close()
+        time.sleep(0.2)
+        end = _in_host(lab, io.endpoint, "nic0", "192.0.2.20", 0x7777)
+        end.prepare(9)
+        io.send([(end, CLIENT)])
+        replies = _replies(io, 1, lab)
+        assert [(r.ident, r.seq) for r in replies] == [(0x7777, 9)]
+    finally:
+        io.close()
