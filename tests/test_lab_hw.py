@@ -4,7 +4,7 @@ interfaces stacked on a NIC (a macvlan, a bridge it is a port of) are asked
 about first, veto by name, and are restored by a rollback and by the NIC's
 return.
 
-The PCI card is a fake sysfs tree (tests/hwkit-style, built in the lab's own
+The PCI card is a fake sysfs tree (tests/pci_card.py, built in the lab's own
 ``[plugins.hw] sysfs`` folder) whose ``net/nic0`` child names the lab's real
 nic0; its fake kernel (tests/hw_lab_driver.py) moves that veth to the holding
 namespace when the card is removed and back when the bus is rescanned.  The
@@ -14,18 +14,15 @@ namespace's real /sys (read only).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from pci_card import CARD, add_card, card_removed, driver
 from rcm_hw.faketree import FakeSysfs
 from rcm_lab import Lab
 
 pytestmark = pytest.mark.lab
 
-DRIVER = Path(__file__).resolve().parent / "hw_lab_driver.py"
-CARD = "pcidev:0000:00:03.0"
 V4_10, V6_10 = "192.0.2.10/24", "2001:db8::10/64"
 
 
@@ -38,37 +35,12 @@ def pci_lab(lab: None) -> Iterator[Lab]:
     """The lab with rcmd's addresses placed, then rcmd stopped: cfgadm runs
     in-process in the driver, next to the fake kernel."""
     with Lab() as made:
-        assert made.tmp is not None
-        FakeSysfs(made.tmp / "sys").pci_device("0000:00:03.0", net=["nic0"], slot="3")
+        add_card(made)
         made.start_rcmd()
         assert made.wait_for_addresses("nic0", [V4_10, V6_10]), made.snapshot()
         assert made.wait_for_addresses("nic1", ["192.0.2.11/24"]), made.snapshot()
         made.stop_rcmd()
         yield made
-
-
-def driver(made: Lab, *args: str):
-    import subprocess
-
-    assert made.tmp is not None
-    argv = [
-        sys.executable,
-        str(DRIVER),
-        str(made.tmp / "sys"),
-        str(made.tmp / "stash"),
-        made.ns["holding"],
-        made.ns["host"],
-        "--",
-        *args,
-    ]
-    return subprocess.run(
-        made.exec_argv("host", argv),
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=made.env(),
-        timeout=120,
-    )
 
 
 def test_unconfiguring_a_pci_nic_fails_its_addresses_over(pci_lab: Lab) -> None:
@@ -99,10 +71,7 @@ def test_the_last_member_on_a_pci_card_is_vetoed_by_ipmp(pci_lab: Lab) -> None:
     assert r.returncode == 1
     assert "nic0 is the last working member of IPMP group g" in flat(r.stderr)
     assert "nic0" in pci_lab.links_in("host")
-    assert (
-        not (pci_lab.tmp / "stash" / "gone.json").exists()
-        or "0000:00:03.0" not in (pci_lab.tmp / "stash" / "gone.json").read_text()
-    )
+    assert not card_removed(pci_lab)
 
 
 def test_a_usb_nic_fails_over_when_deauthorized(lab: None) -> None:
@@ -194,8 +163,7 @@ def test_class_functions_and_dynamic_aps_through_rcmd(lab: None) -> None:
     """-a, -h ap_type and -x go over rcmd's socket (the request kinds
     ``list`` with ``dynamic``, ``help``, ``function``)."""
     with Lab() as made:
-        assert made.tmp is not None
-        FakeSysfs(made.tmp / "sys").pci_device("0000:00:03.0", net=["nic0"], slot="3")
+        add_card(made)
         made.start_rcmd()
         r = made.cfgadm("-a", "pci")
         assert r.returncode == 0, r.stderr
