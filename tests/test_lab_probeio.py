@@ -142,13 +142,15 @@ def test_foreign_echo_replies_are_not_ours(bare: Lab) -> None:
         try:
             plain.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"nic0")
             plain.bind(("192.0.2.20", 0))
-            # an echo request without our payload, checksum computed by hand
-            body = bytearray(b"\x08\x00\x00\x00\x12\x34\x00\x01" + b"someone else")
-            total = sum(int.from_bytes(body[i : i + 2], "big") for i in range(0, len(body), 2))
-            while total >> 16:
-                total = (total & 0xFFFF) + (total >> 16)
-            body[2:4] = (~total & 0xFFFF).to_bytes(2, "big")
-            plain.sendto(bytes(body), (CLIENT, 0))
+            # echo requests without our payload (one longer than ours, one of
+            # our length with other bytes), checksums computed by hand
+            for payload in (b"someone else", b"notours!"):
+                body = bytearray(b"\x08\x00\x00\x00\x12\x34\x00\x01" + payload)
+                total = sum(int.from_bytes(body[i : i + 2], "big") for i in range(0, len(body), 2))
+                while total >> 16:
+                    total = (total & 0xFFFF) + (total >> 16)
+                body[2:4] = (~total & 0xFFFF).to_bytes(2, "big")
+                plain.sendto(bytes(body), (CLIENT, 0))
         finally:
             plain.close()
         time.sleep(0.2)

@@ -415,9 +415,12 @@ class Prober:
         self, member: _Member, now: float, now_ns: int, post: Callable[[Event], None]
     ) -> tuple[str, int] | None:
         """One member's turn up to the send: (target, sequence number), its
-        packet prepared, or None when it cannot probe now."""
+        packet prepared, or None when it cannot probe now.  The next turn
+        counts from now: the members due in one wake-up stay together, so a
+        round of 100 members is a few system calls."""
         probe = member.probe
-        self._schedule(member, now + probe.interval * self._rng.uniform(*JITTER))
+        low, high = JITTER
+        self._schedule(member, now + probe.interval * (low + (high - low) * self._rng.random()))
         changed = None
         if member.discovering:
             member.discovering = False  # the answers came, or none did
