@@ -154,7 +154,7 @@ class Endpoint:
     """One member's probe: its packet (patched per sequence number), and the
     ``IP_PKTINFO`` naming its NIC and source.  Made by :meth:`ProbeIO.endpoint`."""
 
-    __slots__ = ("ifindex", "ident", "v6", "_encoder", "_packet", "_iov", "_control")
+    __slots__ = ("ifindex", "ident", "v6", "_encoder", "_packet", "_iov", "_control", "_headers")
 
     def __init__(self, ifindex: int, source: str, ident: int, v6: bool) -> None:
         self.ifindex = ifindex
@@ -173,10 +173,40 @@ class Endpoint:
         self._control = ctypes.create_string_buffer(socket.CMSG_SPACE(len(info)))
         _CMSG_HDR.pack_into(self._control, 0, socket.CMSG_LEN(len(info)), level, kind)
         self._control[_CMSG_HDR.size : _CMSG_HDR.size + len(info)] = info
+        # target -> (its struct mmsghdr, packed; the sockaddr it points at)
+        self._headers: dict[str, tuple[bytes, ctypes.Array[ctypes.c_char]]] = {}
 
     def prepare(self, seq: int) -> None:
         """Put sequence number ``seq`` (and the IPv4 checksum) in the packet."""
         self._encoder.encode(seq)
+
+    def header(self, target: str) -> bytes:
+        """This probe's ``struct mmsghdr`` to ``target``, made once per target
+        (a member has at most a handful) and kept with the sockaddr it points
+        at, so a batch of headers is one ``b"".join``."""
+        made = self._headers.get(target)
+        if made is None:
+            family = socket.AF_INET6 if self.v6 else socket.AF_INET
+            packed = socket.inet_pton(family, target)
+            if self.v6:  # a link-local target is scoped to this NIC
+                name = struct.pack("=HHI16sI", family, 0, 0, packed, self.ifindex)
+            else:
+                name = struct.pack("=HH4s8x", family, 0, packed)
+            sockaddr = ctypes.create_string_buffer(name, len(name))
+            header = _MMSG.pack(
+                ctypes.addressof(sockaddr),
+                len(name),
+                ctypes.addressof(self._iov),
+                1,
+                ctypes.addressof(self._control),
+                len(self._control),
+                0,
+                0,
+            )
+            if len(self._headers) > 16:
+                self._headers.clear()  # targets of long ago: made again on use
+            made = self._headers[target] = (header, sockaddr)
+        return made[0]
 
 
 class ProbeIO:
@@ -208,7 +238,6 @@ class ProbeIO:
             self.sock.close()
             raise
         self._fd = self.sock.fileno()
-        self._targets: dict[tuple[str, int], ctypes.Array[ctypes.c_char]] = {}
         self._send_headers = ctypes.create_string_buffer(_MMSG_SIZE * BATCH)
         self._send_base = ctypes.addressof(self._send_headers)
         # Receive buffers: datagrams, sources (IPv6), control, and the headers
@@ -273,22 +302,6 @@ class ProbeIO:
         Raises OSError (ENODEV) when there is no such NIC."""
         return Endpoint(socket.if_nametoindex(ifname), source, ident, self.v6)
 
-    def _target(self, address: str, ifindex: int) -> int:
-        """The address of a sockaddr for ``address`` (made once, kept: targets
-        are few); IPv6 carries the NIC as the scope of a link-local target."""
-        key = (address, ifindex if self.v6 else 0)
-        buf = self._targets.get(key)
-        if buf is None:
-            packed = socket.inet_pton(self.family, address)
-            if self.v6:
-                data = struct.pack("=HHI16sI", self.family, 0, 0, packed, ifindex)
-            else:
-                data = struct.pack("=HH4s8x", self.family, 0, packed)
-            if len(self._targets) > 4096:
-                self._targets.clear()  # stale targets of a long life: rebuilt on use
-            buf = self._targets[key] = ctypes.create_string_buffer(data, len(data))
-        return ctypes.addressof(buf)
-
     def send(self, probes: Sequence[tuple[Endpoint, str]]) -> tuple[int, dict[int, OSError]]:
         """Send each (endpoint, target), its packet prepared; returns the send
         time (``time.time_ns()`` just before, to compare with the kernel's
@@ -297,22 +310,10 @@ class ProbeIO:
         stop the others.  Never raises for one probe's fault."""
         errors: dict[int, OSError] = {}
         now = time.time_ns()
-        name_len = _NAME6 if self.v6 else 16
         for start in range(0, len(probes), BATCH):
             chunk = probes[start : start + BATCH]
-            for j, (endpoint, target) in enumerate(chunk):
-                _MMSG.pack_into(
-                    self._send_headers,
-                    _MMSG_SIZE * j,
-                    self._target(target, endpoint.ifindex),
-                    name_len,
-                    ctypes.addressof(endpoint._iov),
-                    1,
-                    ctypes.addressof(endpoint._control),
-                    len(endpoint._control),
-                    0,
-                    0,
-                )
+            headers = b"".join([endpoint.header(target) for endpoint, target in chunk])
+            ctypes.memmove(self._send_headers, headers, len(headers))
             at = 0
             while at < len(chunk):
                 sent = _sendmmsg(self._fd, self._send_base + _MMSG_SIZE * at, len(chunk) - at, 0)

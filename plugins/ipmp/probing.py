@@ -198,6 +198,10 @@ class _Member:
         self.until_refresh = 0
         self.discovering = False
         self.discovered: list[str] = []
+        # A probe is lost once it is TIMEOUT_INTERVALS old: the one sent at the
+        # previous turn still has time (on a loaded host the kernel may deliver
+        # its reply a little late), the one before not.
+        self.timeout_ns = int(self.probe.interval * TIMEOUT_INTERVALS * 1e9)
 
 
 class Prober:
@@ -420,16 +424,16 @@ class Prober:
         round of 100 members is a few system calls."""
         probe = member.probe
         low, high = JITTER
-        self._schedule(member, now + probe.interval * (low + (high - low) * self._rng.random()))
+        self._order += 1
+        heapq.heappush(
+            self._queue,
+            (now + probe.interval * (low + (high - low) * self._rng.random()), self._order, member),
+        )
         changed = None
         if member.discovering:
             member.discovering = False  # the answers came, or none did
-        else:
-            # A probe is lost once it is TIMEOUT_INTERVALS old: the one sent
-            # at the previous turn still has time (on a loaded host the
-            # kernel may deliver its reply a little late), the one before not.
-            timeout_ns = int(probe.interval * TIMEOUT_INTERVALS * 1e9)
-            changed = probe.expire(now_ns, timeout_ns)
+        elif probe.outstanding:
+            changed = probe.expire(now_ns, member.timeout_ns)
         if member.endpoint is None and not self._open(member):
             self._post(post, member, probe.reset() or changed)
             return None
@@ -446,7 +450,8 @@ class Prober:
             member.turn += 1
             seq = probe.take_seq()
         member.endpoint.prepare(seq)
-        self._post(post, member, changed)
+        if changed is not None:
+            self._post(post, member, changed)
         return target, seq
 
     def _read_replies(self, post: Callable[[Event], None]) -> None:
