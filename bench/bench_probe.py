@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -164,6 +165,46 @@ def model_the_wire(lab: Lab) -> None:
     lab._run(lab.exec_argv("switch", [sys.executable, "-c", WIRE_THREADS]))
 
 
+def bench_floor(members: int, seconds: float, wire: str) -> dict[str, object]:
+    """The same probe rate from a bare loop over rcm_netkit.probeio
+    (probe_floor.py) in the same lab: what the kernel and the batched calls
+    cost with no state machine at all, the baseline rcmd's figure is read
+    against."""
+    nics = [f"nic{i}" for i in range(members)]
+    interfaces = {
+        nic: {"group": "g", "addresses": [f"10.1.1.{i + 1}/16"]} for i, nic in enumerate(nics)
+    }
+    with Lab(nics=nics, interfaces=interfaces, groups={"g": {}}) as lab:
+        lab.client("addr", "add", "10.1.255.1/16", "dev", "eth0")
+        if wire == "threads":
+            model_the_wire(lab)
+        lab.start_rcmd(timeout=120)
+        if not lab.wait_for_addresses(nics[-1], [f"10.1.1.{members}/16"], timeout=60):
+            raise LabError("rcmd did not place the addresses\n" + lab.snapshot())
+        batch = "".join(f"address add 10.1.0.{i + 1}/32 dev {nic}\n" for i, nic in enumerate(nics))
+        subprocess.run(
+            ["ip", "-n", lab.ns["host"], "-batch", "-"], input=batch, text=True, check=True
+        )
+        floor = str(Path(__file__).resolve().parent / "probe_floor.py")
+        argv = [sys.executable, floor, str(members), "100", str(seconds), "10.1.255.1", "10.1.0"]
+        r = lab._run(lab.exec_argv("host", argv), timeout=seconds + 60)
+        got = json.loads(r.stdout)
+    used = got["user_s"] + got["system_s"]
+    return {
+        "members": members,
+        "probing": "floor",
+        "wire": wire,
+        "seconds": round(got["seconds"], 1),
+        "cpu_s": round(used, 2),
+        "user_s": round(got["user_s"], 2),
+        "system_s": round(got["system_s"], 2),
+        "percent_of_one_core": round(100 * used / got["seconds"], 2),
+        "sent": got["sent"],
+        "answered": got["answered"],
+        "failures_logged": 0,
+    }
+
+
 def bench_cpu(members: int, seconds: float, probing: bool, wire: str) -> dict[str, object]:
     nics = [f"nic{i}" for i in range(members)]
     interfaces = {
@@ -244,8 +285,13 @@ def main() -> int:
                 flush=True,
             )
     if "cpu" not in skip:
-        for probing, wire in ((False, "inline"), (True, "inline"), (True, "threads")):
-            row = bench_cpu(args.members, args.cpu_seconds, probing, wire)
+        rows = ((False, "inline"), (True, "inline"), ("floor", "inline"))
+        rows += ((True, "threads"), ("floor", "threads"))
+        for probing, wire in rows:
+            if probing == "floor":
+                row = bench_floor(args.members, args.cpu_seconds, wire)
+            else:
+                row = bench_cpu(args.members, args.cpu_seconds, bool(probing), wire)
             out["cpu"].append(row)
             print(
                 f"cpu        {args.members} members, probing={probing}, wire={wire}: "
