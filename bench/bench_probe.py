@@ -27,6 +27,9 @@ bridge, so nic0 keeps its carrier but nothing it sends arrives.
               threads of their own (GRO and threaded NAPI on each ``p-*``
               veth, no bridge netfilter), as a real NIC's transmit ends at
               the wire.  The difference is the lab's network, not rcmd.
+              Beside each, the floor: the same probes at the same rate from
+              a bare loop over rcm_netkit.probeio (probe_floor.py), the
+              baseline rcmd's figure is read against.
 
 Run as root:  python bench/bench_probe.py [--fdt 100,1000,10000] [--sizes 1,100]
               [--members 100] [--cpu-seconds 60] [--json out.json]
