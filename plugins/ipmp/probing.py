@@ -66,6 +66,8 @@ TRANSIENT = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})  # a probe not
 ROUTES_TTL = 30.0  # seconds a route dump serves every member (see _routes)
 ALL_HOSTS = {4: "224.0.0.1", 6: "ff02::1"}
 DISCOVERY_SEQ = 0xFFFF  # the sequence number of a discovery echo (never a probe's)
+IFA_F_TENTATIVE = 0x40  # linux/if_addr.h
+IFA_F_DADFAILED = 0x08
 
 
 @dataclass(frozen=True)
@@ -301,6 +303,27 @@ class Prober:
             self._nl = Netlink()
         return [(r.family, r.gateway, r.ifname) for r in self._nl.routes()]
 
+    def _link_local(self, ifname: str) -> str | None:
+        """The NIC's IPv6 link-local address once duplicate address detection
+        has passed, or None.  IPv6 probes go from it by name: from "::" the
+        kernel picks a global source while the link-local one is tentative,
+        and then the hosts that have global addresses answer from those (not
+        targets) while a host with only a link-local one (the lab's bridge)
+        answers from it: discovery settled on the bridge alone, and the
+        client was never a target (seen as a flaky lab test)."""
+        from rcm_netkit.netlink import Netlink
+
+        if self._nl is None:
+            self._nl = Netlink()
+        for a in self._nl.addresses(ifname):
+            if (
+                a.family == 6
+                and a.scope == "link"
+                and not a.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)
+            ):
+                return a.address
+        return None
+
     def _local(self) -> set[str]:
         if self._local_fn is not None:
             return self._local_fn()
@@ -356,8 +379,10 @@ class Prober:
         io = self._io_for(member.v6)
         if io is None:
             return False
-        # IPv6 probes go from the link-local address ("::": the kernel's pick).
-        source = "::" if member.v6 else cfg.test_address
+        # IPv6 probes go from the link-local address, once it may be used.
+        source = self._link_local(cfg.ifname) if member.v6 else cfg.test_address
+        if source is None:
+            return False  # DAD still running, or no link-local address: next turn
         try:
             member.endpoint = io.endpoint(cfg.ifname, source, member.ident)
         except OSError as e:  # no such NIC (yet): judged by its link
