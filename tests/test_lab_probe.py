@@ -223,6 +223,14 @@ def test_targets_routers_first_else_who_answers_all_nodes(lab: None) -> None:
     groups = {"g": {"failure_detection_time_ms": 700}}
     with Lab(interfaces=interfaces, groups=groups) as made:
         made.host("route", "add", "198.51.100.0/24", "via", "192.0.2.100", "dev", "nic0", "onlink")
+        # The client is a host that has been on the link for a while: its
+        # link-local address has passed DAD.  (Just after the lab is built it
+        # may not have, and then it answers ff02::1 from its global address,
+        # which is no IPv6 target, while the bridge answers from its
+        # link-local one: discovery would settle on the bridge alone.)
+        assert wait_until(
+            lambda: "tentative" not in made.client("-6", "addr", "show", "dev", "eth0").stdout, 10
+        ), made.client("-6", "addr", "show", "dev", "eth0").stdout
         started(made)
         wait_log(made, "nic0: probe targets 192.0.2.100")
         # IPv6 probes go from the link-local address: the client answers
