@@ -77,7 +77,15 @@ def open_service(need_write: bool) -> Service:
     """
     from rcm.client import open_service as _open_service
 
-    return _open_service(need_write)
+    return _open_service(need_write, before_local=_route_engine_log)
+
+
+def _route_engine_log() -> None:
+    """In-process, the engine's log goes where rcmd's would, not to our
+    stderr (imported only then: a client of rcmd logs nothing)."""
+    from cfgadm.enginelog import route_engine_log
+
+    route_engine_log()
 
 
 def _stdin_is_tty() -> bool:
