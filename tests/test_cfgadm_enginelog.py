@@ -5,6 +5,7 @@ socket standing in for /dev/log."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cfgadm.enginelog import engine_log_handler
+from cfgadm.enginelog import engine_log_handler, route_engine_log
 
 
 @pytest.fixture
@@ -68,3 +69,42 @@ def test_a_system_log_that_goes_away_prints_nothing(syslog, capfd) -> None:
     finally:
         handler.close()
     assert capfd.readouterr() == ("", "")
+
+
+@contextlib.contextmanager
+def bare_root() -> Iterator[logging.Logger]:
+    """The root logger as cfgadm's process has it (no handlers), restored
+    after.  Entered in the test's body: pytest adds its capture handlers to
+    the root logger after the fixtures are set up."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers[:] = []
+    try:
+        yield root
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
+def test_route_sets_the_level_from_the_environment() -> None:
+    with bare_root() as root:
+        route_engine_log({"RCM_LOG_LEVEL": "error"})
+        assert root.level == logging.ERROR and len(root.handlers) == 1
+
+
+def test_route_defaults_to_warning_for_a_bad_level() -> None:
+    with bare_root() as root:
+        root.setLevel(logging.DEBUG)
+        route_engine_log({"RCM_LOG_LEVEL": "loud"})
+        assert root.level == logging.WARNING and len(root.handlers) == 1
+
+
+def test_route_keeps_logging_a_program_already_set_up() -> None:
+    with bare_root() as root:
+        mine = logging.NullHandler()
+        root.addHandler(mine)
+        root.setLevel(logging.DEBUG)
+        route_engine_log({})
+        assert root.handlers == [mine] and root.level == logging.DEBUG
