@@ -77,7 +77,15 @@ def open_service(need_write: bool) -> Service:
     """
     from rcm.client import open_service as _open_service
 
-    return _open_service(need_write)
+    return _open_service(need_write, before_local=_route_engine_log)
+
+
+def _route_engine_log() -> None:
+    """In-process, the engine's log goes where rcmd's would, not to our
+    stderr (imported only then: a client of rcmd logs nothing)."""
+    from cfgadm.enginelog import route_engine_log
+
+    route_engine_log()
 
 
 def _stdin_is_tty() -> bool:
@@ -323,7 +331,8 @@ def _list(
     dynamic: bool = False,
 ) -> int:
     """``cfgadm -l [-a] [ap_id|ap_type ...]``: print what exists, then
-    complain about what does not."""
+    complain about what does not.  When none of the names exists, only the
+    complaint is printed: no heading over an empty table (Solaris)."""
     with _service(need_write=False) as service:
         if dynamic:
             listing = service.list_aps(ap_ids, verbose or as_json, dynamic=True)
@@ -335,7 +344,7 @@ def _list(
         from cfgadm.output import select_aps
 
         _out(dumps(listing_document(listing, select_aps(listing.aps, opts), status)))
-    else:
+    elif listing.aps or not listing.missing:
         for line in format_listing(listing, opts, verbose):
             _out(line)
     for ap_id in listing.missing:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import _socket
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rcm.errors import RcmError
@@ -152,14 +152,23 @@ class RemoteService:
             self._first = None
 
 
-def open_service(need_write: bool, env: Mapping[str, str] | None = None) -> Service:
+def open_service(
+    need_write: bool,
+    env: Mapping[str, str] | None = None,
+    before_local: Callable[[], None] | None = None,
+) -> Service:
     """rcmd's socket when rcmd answers; otherwise the engine in this process
     (which takes the system lock before it changes anything).  The folders
-    come from ``env`` (default: the environment; see rcm.paths)."""
+    come from ``env`` (default: the environment; see rcm.paths).
+    ``before_local`` runs just before the in-process engine is built (and
+    only then): cfgadm routes the engine's log there, before a handler
+    logs its first line."""
     path = socket_path(env)
     sock = _connect(path)
     if sock is not None:
         return RemoteService(path, sock)
+    if before_local is not None:
+        before_local()
     from rcm.local import LocalService
     from rcm.paths import Paths
 

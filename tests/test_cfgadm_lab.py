@@ -7,7 +7,9 @@
   phases and vetoes, ``configure`` brings it back; a mistyped namespace is an error naming
   it, and is never created;
 - the udev policy (``RCM_PROTECT``, ``RCM_IGNORE``), read from a udev database folder laid
-  out as /run/udev/data is (there is no udevd here), vetoes a ``net:`` ap.
+  out as /run/udev/data is (there is no udevd here), vetoes a ``net:`` ap;
+- without rcmd (the engine in cfgadm's process) a change prints exactly what it prints
+  with rcmd: stdout, stderr and exit status.
 """
 
 from __future__ import annotations
@@ -202,3 +204,33 @@ def test_dry_run_without_rcmd_creates_nothing(built: Lab) -> None:
     assert kernel_state(lab) == before
     assert sorted(lab.runtime_dir.iterdir()) == runtime
     assert sorted(lab.state_dir.iterdir()) == state
+
+
+def _outcome(lab: Lab, *args: str) -> tuple[int, str, str]:
+    """What a user sees of ``cfgadm args…``: exit status, stdout, stderr."""
+    r = lab.cfgadm(*args)
+    return r.returncode, r.stdout, r.stderr
+
+
+def test_output_is_the_same_with_and_without_rcmd(ready: Lab) -> None:
+    """docs/cfgadm.md: "The output and the exit status are the same either way".  The
+    handlers' lines (the IPMP handler's "moving addresses …") reach cfgadm in the Result,
+    once, on stdout; the in-process engine's log must not print them again on stderr."""
+    lab = ready
+
+    def round_trip() -> list[tuple[int, str, str]]:
+        seen = [_outcome(lab, "-c", "unconfigure", "net:nic0")]
+        assert sorted(lab.addresses("nic1")) == sorted([V4_10, V4_11, V6_10, V6_11])
+        seen.append(_outcome(lab, "-c", "configure", "net:nic0"))
+        assert lab.wait_for_addresses("nic0", [V4_10, V6_10]), lab.snapshot()
+        seen.append(_outcome(lab, "-c", "unconfigure", "net:nic1"))
+        seen.append(_outcome(lab, "-c", "configure", "net:nic1"))
+        assert lab.wait_for_addresses("nic1", [V4_11, V6_11]), lab.snapshot()
+        return seen
+
+    with_rcmd = round_trip()
+    lab.stop_rcmd()
+    without_rcmd = round_trip()
+    moved = f"moving addresses from nic0 to nic1: {V4_10}, {V6_10}\n"
+    assert with_rcmd[0] == (0, moved, "")
+    assert without_rcmd == with_rcmd
