@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rcm.errors import ConfigError
+from rcm.settings import plugin_section
 
 SECTION = "hw"
 DEFAULTS = {
@@ -44,14 +45,9 @@ class Roots:
 def read_roots(settings: dict[str, Any], config_dir: Path) -> Roots:
     """The ``[plugins.hw]`` paths, each an absolute path; a ConfigError
     naming rcm.toml and the key otherwise."""
+    section = plugin_section(settings, config_dir, SECTION, tuple(DEFAULTS))
     path = config_dir / "rcm.toml"
     where = f"plugins.{SECTION}"
-    section = settings.get("plugins", {}).get(SECTION, {})
-    if not isinstance(section, dict):
-        raise ConfigError(path, where, f"must be a table, e.g. [{where}]")
-    for key in sorted(section):
-        if key not in DEFAULTS:
-            raise ConfigError(path, f"{where}.{key}", f"unknown key (known: {', '.join(DEFAULTS)})")
     values = {}
     for key, default in DEFAULTS.items():
         value = section.get(key, default)
