@@ -2,7 +2,8 @@
 
 The engine reads ``[handlers]`` and ``[udev]``; every plugin, built-in or
 third-party, reads its own ``[plugins.<name>]`` section (``<name>`` is its
-entry-point name) in ``rcm_configure`` and checks its keys there.
+entry-point name) in ``rcm_configure`` and checks its keys there, through
+:func:`plugin_section` (``ctx.plugin_settings``).
 """
 
 from __future__ import annotations
