@@ -14,11 +14,13 @@ context is fenced: every later call through it raises
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rcm.errors import OperationFenced
 from rcm.model import Event, Veto
+from rcm.settings import plugin_section
 
 if TYPE_CHECKING:
     from rcm.paths import Paths
@@ -99,6 +101,18 @@ class HandlerContext:
     def settings(self) -> dict[str, Any]:
         """The parsed ``rcm.toml`` (read-only by convention)."""
         return self._coordinator.settings
+
+    def plugin_settings(self, known: Sequence[str]) -> dict[str, Any]:
+        """This handler's ``[plugins.<name>]`` section of rcm.toml, checked.
+
+        ``{}`` if absent.  Raises :class:`rcm.errors.ConfigError` naming
+        rcm.toml and the key if the section is not a table or has a key not
+        in ``known`` (``/etc/rcm/rcm.toml: plugins.net.holdng: unknown key
+        (known: holding)``): call it first thing in ``rcm_configure``, then
+        check the values, which are yours (see
+        :func:`rcm.settings.plugin_section`).
+        """
+        return plugin_section(self.settings, self.config_dir, self.name, known)
 
     @property
     def store(self) -> HandlerStore:

@@ -92,10 +92,13 @@ def rcm_configure(ctx: HandlerContext) -> str | None:
     ignore it.
 
     Raising: the engine does not start: rcmd exits 1, cfgadm refuses to act,
-    and nothing is applied.  Raise ``rcm.errors.ConfigError(path, key,
-    fault)`` for anything malformed or contradictory: the admin reads your
-    line as it is (``/etc/rcm/rcm.toml: plugins.mount_guard.protect: must be a
-    list of strings``); any other exception reads ``handler <name> failed in
+    and nothing is applied.  ``ctx.plugin_settings(known_keys)`` reads your
+    ``[plugins.<name>]`` section and raises the error itself for a section
+    that is not a table or has a key you do not know; raise
+    ``rcm.errors.ConfigError(path, key, fault)`` for any value that is
+    malformed or contradictory: the admin reads your line as it is
+    (``/etc/rcm/rcm.toml: plugins.mount_guard.protect: must be a list of
+    strings``); any other exception reads ``handler <name> failed in
     rcm_configure: <error>``.
 
     Order: call order; the first handler to raise stops the start, and the
@@ -105,7 +108,7 @@ def rcm_configure(ctx: HandlerContext) -> str | None:
 
         @hookimpl
         def rcm_configure(self, ctx):
-            section = ctx.settings.get("plugins", {}).get(ctx.name, {})
+            section = ctx.plugin_settings(("protect",))  # a table; no other key
             protect = section.get("protect", [])
             if not isinstance(protect, list):
                 raise ConfigError(

@@ -2,11 +2,13 @@
 
 The engine reads ``[handlers]`` and ``[udev]``; every plugin, built-in or
 third-party, reads its own ``[plugins.<name>]`` section (``<name>`` is its
-entry-point name) in ``rcm_configure`` and checks its keys there.
+entry-point name) in ``rcm_configure`` and checks its keys there, through
+:func:`plugin_section` (``ctx.plugin_settings``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +76,31 @@ def load_settings(path: Path) -> dict[str, Any]:
                 path, "udev.receive_buffer", f"must be an integer >= 4096 bytes, not {value!r}"
             )
     return data
+
+
+def plugin_section(
+    settings: dict[str, Any], config_dir: Path, name: str, known: Sequence[str]
+) -> dict[str, Any]:
+    """``[plugins.<name>]`` of rcm.toml, checked: a table whose keys are all in ``known``.
+
+    :func:`load_settings` checks only the top-level tables, so each plugin
+    checks its own section; this is that check, shared.  A missing section
+    is ``{}`` (every default).  A section that is not a table, or a key not
+    in ``known``, raises :class:`~rcm.errors.ConfigError` naming rcm.toml and
+    the key (``/etc/rcm/rcm.toml: plugins.net.holdng: unknown key (known:
+    holding)``; ``known`` is listed in the order given).  The values are the
+    plugin's to check.  Handlers call it as
+    :meth:`rcm.context.HandlerContext.plugin_settings`.
+    """
+    path = config_dir / "rcm.toml"
+    where = f"plugins.{name}"
+    section = settings.get("plugins", {}).get(name, {})
+    if not isinstance(section, dict):
+        raise ConfigError(path, where, f"must be a table, e.g. [{where}]")
+    for key in sorted(section):
+        if key not in known:
+            raise ConfigError(path, f"{where}.{key}", f"unknown key (known: {', '.join(known)})")
+    return section
 
 
 def handler_timeout(settings: dict[str, Any]) -> float:

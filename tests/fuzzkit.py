@@ -1,5 +1,6 @@
 """What the fuzzers (tests/test_fuzz_*.py) share: the hypothesis settings, a lab with rcmd
-running for a whole module, and a snapshot of everything a refused input must leave alone.
+running for a whole module (:func:`rcmd_rig`, with rcmd's log), and a snapshot of everything
+a refused input must leave alone.
 
 Examples per fuzzer: ``RCM_FUZZ_EXAMPLES`` (default 200, the quick run CI makes).  Every run is
 derandomized (hypothesis derives its examples from the test's name), so the CI run is the same
@@ -70,6 +71,36 @@ def running_lab() -> Iterator[Any]:
             kernel.close()
     finally:
         lab.close()
+
+
+class LogReader:
+    """rcmd's log from where we last looked."""
+
+    def __init__(self, lab: Any) -> None:
+        self.path = lab.rcmd_log_path
+        self.offset = self.path.stat().st_size
+
+    def new(self) -> str:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            data = f.read()
+        self.offset += len(data)
+        return data.decode(errors="replace")
+
+
+Rig = tuple[Any, "LogReader", "KernelWatch", Any]
+"""What :func:`rcmd_rig` yields: the lab, rcmd's log, the KernelWatch, the snapshot."""
+
+
+@contextmanager
+def rcmd_rig() -> Iterator[Rig]:
+    """rcmd in a lab, its log, and the state every example must leave as it was (skipped
+    without the lab, failed with RCM_REQUIRE_LAB=1); a fuzzer's module-scoped fixture."""
+    from conftest import require_lab
+
+    require_lab()
+    with running_lab() as (lab, kernel):
+        yield lab, LogReader(lab), kernel, snapshot(lab, kernel)
 
 
 class KernelWatch:

@@ -23,17 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import require_lab
-from fuzzkit import (
-    FUZZ,
-    REAL_APS,
-    KernelWatch,
-    list_answer,
-    progress,
-    running_lab,
-    snapshot,
-    unchanged,
-)
+from fuzzkit import FUZZ, REAL_APS, Rig, list_answer, progress, rcmd_rig, unchanged
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -42,24 +32,10 @@ import cfgadm.cli as cli
 pytestmark = pytest.mark.lab
 
 
-class LogReader:
-    def __init__(self, lab: Any) -> None:
-        self.path = lab.rcmd_log_path
-        self.offset = self.path.stat().st_size
-
-    def new(self) -> str:
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read()
-        self.offset += len(data)
-        return data.decode(errors="replace")
-
-
 @pytest.fixture(scope="module")
-def rcmd_lab() -> Iterator[tuple[Any, LogReader, KernelWatch, Any]]:
-    require_lab()
-    with running_lab() as (lab, kernel):
-        yield lab, LogReader(lab), kernel, snapshot(lab, kernel)
+def rcmd_lab() -> Iterator[Rig]:
+    with rcmd_rig() as rig:
+        yield rig
 
 
 def remote_only(need_write: bool) -> Any:
@@ -96,9 +72,7 @@ def run_cfgadm(lab: Any, argv: list[str], monkeypatch: Any = None) -> tuple[int,
     return status, out.getvalue(), err.getvalue()
 
 
-def check_after(
-    rig: tuple[Any, LogReader, KernelWatch, Any], argv: list[str], result: tuple[int, str, str]
-) -> None:
+def check_after(rig: Rig, argv: list[str], result: tuple[int, str, str]) -> None:
     lab, log, kernel, before = rig
     progress()
     status, stdout, stderr = result
@@ -137,7 +111,7 @@ ARGV = st.lists(OPTIONS | WORDS | TEXT, max_size=8)
 @FUZZ
 @given(argv=ARGV)
 def test_any_argument_vector_gets_a_documented_exit_and_changes_nothing(
-    rcmd_lab: tuple[Any, LogReader, KernelWatch, Any], argv: list[str]
+    rcmd_lab: Rig, argv: list[str]
 ) -> None:
     check_after(rcmd_lab, argv, run_cfgadm(rcmd_lab[0], argv))
 
@@ -164,7 +138,7 @@ AP_IDS = st.lists(AP_ID, min_size=1, max_size=8) | st.lists(
     real=st.lists(st.sampled_from(REAL_APS), max_size=2),
 )
 def test_any_ap_id_is_listed_or_refused_cleanly(
-    rcmd_lab: tuple[Any, LogReader, KernelWatch, Any], mode: str, ap_ids: list[str], real: list[str]
+    rcmd_lab: Rig, mode: str, ap_ids: list[str], real: list[str]
 ) -> None:
     """``--`` ends the options, so every generated ap_id reaches rcmd as an ap_id.  Real aps are
     mixed in only when listing."""

@@ -15,16 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import require_lab
 from fuzzkit import (
     FUZZ,
     REAL_APS,
-    KernelWatch,
+    Rig,
     ask_raw,
     list_answer,
     progress,
-    running_lab,
-    snapshot,
+    rcmd_rig,
     unchanged,
 )
 from hypothesis import assume, given
@@ -35,27 +33,11 @@ from rcm.requests import BadRequest, validate
 pytestmark = pytest.mark.lab
 
 
-class LogReader:
-    """rcmd's log from where we last looked."""
-
-    def __init__(self, lab: Any) -> None:
-        self.path = lab.rcmd_log_path
-        self.offset = self.path.stat().st_size
-
-    def new(self) -> str:
-        with open(self.path, "rb") as f:
-            f.seek(self.offset)
-            data = f.read()
-        self.offset += len(data)
-        return data.decode(errors="replace")
-
-
 @pytest.fixture(scope="module")
-def rcmd_lab() -> Iterator[tuple[Any, LogReader, KernelWatch, Any]]:
+def rcmd_lab() -> Iterator[Rig]:
     """rcmd in a lab, its log, and the state every example must leave as it was."""
-    require_lab()
-    with running_lab() as (lab, kernel):
-        yield lab, LogReader(lab), kernel, snapshot(lab, kernel)
+    with rcmd_rig() as rig:
+        yield rig
 
 
 SCALARS = (
@@ -140,7 +122,7 @@ def changes_the_lab(payload: bytes) -> bool:
 @FUZZ
 @given(payload=PAYLOADS)
 def test_any_bytes_on_the_socket_are_answered_and_change_nothing(
-    rcmd_lab: tuple[Any, LogReader, KernelWatch, Any], payload: bytes
+    rcmd_lab: Rig, payload: bytes
 ) -> None:
     assume(not changes_the_lab(payload))
     progress()

@@ -8,6 +8,8 @@ import pytest
 from rcm_ipmp.handler import IpmpHandler
 from rcm_net.plugin import DEFAULT_HOLDING, NetPlugin
 
+from rcm import hookimpl
+from rcm.context import HandlerContext
 from rcm.errors import ConfigError
 from rcm.settings import KNOWN_TABLES, load_settings
 from rcm.testing import Harness
@@ -124,3 +126,50 @@ def test_the_documented_rcm_toml_errors_are_what_rcm_says(
     with pytest.raises(ConfigError) as caught:
         Harness(tmp_path, {"net": NetPlugin()}, rcm_toml=toml)
     assert str(caught.value) == f"{tmp_path / 'etc' / 'rcm.toml'}: {line}"
+
+
+class _SectionReader:
+    """A third-party handler that reads its section through ctx.plugin_settings."""
+
+    def __init__(self) -> None:
+        self.section: dict[str, object] | None = None
+
+    @hookimpl
+    def rcm_configure(self, ctx: HandlerContext) -> None:
+        self.section = ctx.plugin_settings(("protect", "reason"))
+
+
+def test_plugin_settings_gives_a_good_section_as_written(tmp_path: Path) -> None:
+    reader = _SectionReader()
+    toml = '[plugins.guard]\nprotect = ["net/nic0"]\nreason = "backups"\n'
+    with Harness(tmp_path, {"guard": reader}, rcm_toml=toml):
+        assert reader.section == {"protect": ["net/nic0"], "reason": "backups"}
+
+
+def test_plugin_settings_without_a_section_is_empty(tmp_path: Path) -> None:
+    reader = _SectionReader()
+    with Harness(tmp_path, {"guard": reader}, rcm_toml="[plugins.other]\nx = 1\n"):
+        assert reader.section == {}
+
+
+@pytest.mark.parametrize(
+    ("toml", "line"),
+    [
+        (
+            "[plugins]\nguard = 3\n",
+            "plugins.guard: must be a table, e.g. [plugins.guard]",
+        ),
+        (
+            '[plugins.guard]\nprotect = []\nresaon = "x"\n',
+            "plugins.guard.resaon: unknown key (known: protect, reason)",
+        ),
+    ],
+)
+def test_plugin_settings_refuses_a_bad_section_in_one_line(
+    tmp_path: Path, toml: str, line: str
+) -> None:
+    reader = _SectionReader()
+    with pytest.raises(ConfigError) as caught:
+        Harness(tmp_path, {"guard": reader}, rcm_toml=toml)
+    assert str(caught.value) == f"{tmp_path / 'etc' / 'rcm.toml'}: {line}"
+    assert reader.section is None

@@ -31,12 +31,10 @@ class MountGuard:
     @hookimpl
     def rcm_configure(self, ctx: HandlerContext) -> None:
         # Our section is [plugins.<entry-point name>]; rcm checks only the
-        # top-level tables, so every key of ours is ours to check.
-        section = ctx.settings.get("plugins", {}).get(ctx.name, {})
+        # top-level tables, so plugin_settings checks that ours is a table with
+        # no key but these, and the values are ours to check.
+        section = ctx.plugin_settings(("protect", "reason"))
         path = ctx.config_dir / "rcm.toml"
-        for key in section:
-            if key not in ("protect", "reason"):
-                raise ConfigError(path, f"plugins.{ctx.name}.{key}", "unknown key")
         protect = section.get("protect", [])
         if not isinstance(protect, list) or not all(isinstance(p, str) for p in protect):
             raise ConfigError(path, f"plugins.{ctx.name}.protect", "must be a list of strings")

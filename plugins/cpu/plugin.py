@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 
-from rcm_hw.roots import Roots, read_roots
-from rcm_hw.sysfs import Sysfs, open_sysfs
+from rcm_hw.roots import UsesRoots
 
 from rcm import hookimpl
 from rcm.context import HandlerContext
@@ -38,19 +37,10 @@ def _number(resource: str, kind: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-class CpuPlugin:
-    def __init__(self) -> None:
-        self.roots: Roots | None = None
-
-    @property
-    def sysfs(self) -> Sysfs:
-        assert self.roots is not None
-        return open_sysfs(self.roots.sysfs)
-
+class CpuPlugin(UsesRoots):
     @hookimpl
     def rcm_configure(self, ctx: HandlerContext) -> str:
-        self.roots = read_roots(ctx.settings, ctx.config_dir)
-        return f"processes from {self.roots.proc}"
+        return f"processes from {self.configure_roots(ctx).proc}"
 
     @hookimpl
     def rcm_register(self, ctx: HandlerContext) -> list[str]:

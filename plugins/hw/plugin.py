@@ -17,10 +17,9 @@ from .cpus import CpuClass
 from .memory import MemoryClass
 from .pcidev import PciDeviceClass
 from .pcislot import PciSlotClass
-from .roots import Roots, read_roots
+from .roots import UsesRoots
 from .scsi import ScsiClass
 from .stack import bridge_of, uppers
-from .sysfs import Sysfs, open_sysfs
 from .usb import UsbClass
 
 CLASSES = (PciSlotClass, PciDeviceClass, UsbClass, CpuClass, MemoryClass, ScsiClass)
@@ -33,15 +32,9 @@ def _ifname(resource: str) -> str | None:
     return name if name and "/" not in name and name not in (".", "..") else None
 
 
-class HwPlugin:
+class HwPlugin(UsesRoots):
     def __init__(self) -> None:
-        self.roots: Roots | None = None
         self._local = threading.local()
-
-    @property
-    def sysfs(self) -> Sysfs:
-        assert self.roots is not None, "configured first"
-        return open_sysfs(self.roots.sysfs)
 
     def _netlink(self) -> Any:
         nl = getattr(self._local, "nl", None)
@@ -53,8 +46,7 @@ class HwPlugin:
 
     @hookimpl
     def rcm_configure(self, ctx: HandlerContext) -> str:
-        self.roots = read_roots(ctx.settings, ctx.config_dir)
-        return self.roots.describe()
+        return self.configure_roots(ctx).describe()
 
     @hookimpl
     def rcm_ap_backends(self, ctx: HandlerContext) -> list[SysfsApClass]:

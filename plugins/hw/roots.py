@@ -9,7 +9,8 @@
     swaps = "/proc/swaps"               # active swap (the storage handler)
 
 The hw, storage and cpu plugins all read this one section (tests point it at
-a fake tree), so it is checked in one place, here.
+a fake tree), so it is checked in one place, here, and each plugin takes it
+and its sysfs from :class:`UsesRoots`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rcm.context import HandlerContext
 from rcm.errors import ConfigError
+from rcm.settings import plugin_section
+
+from .sysfs import Sysfs, open_sysfs
 
 SECTION = "hw"
 DEFAULTS = {
@@ -44,14 +49,9 @@ class Roots:
 def read_roots(settings: dict[str, Any], config_dir: Path) -> Roots:
     """The ``[plugins.hw]`` paths, each an absolute path; a ConfigError
     naming rcm.toml and the key otherwise."""
+    section = plugin_section(settings, config_dir, SECTION, tuple(DEFAULTS))
     path = config_dir / "rcm.toml"
     where = f"plugins.{SECTION}"
-    section = settings.get("plugins", {}).get(SECTION, {})
-    if not isinstance(section, dict):
-        raise ConfigError(path, where, f"must be a table, e.g. [{where}]")
-    for key in sorted(section):
-        if key not in DEFAULTS:
-            raise ConfigError(path, f"{where}.{key}", f"unknown key (known: {', '.join(DEFAULTS)})")
     values = {}
     for key, default in DEFAULTS.items():
         value = section.get(key, default)
@@ -64,3 +64,23 @@ def read_roots(settings: dict[str, Any], config_dir: Path) -> Roots:
         if "swaps" not in section:
             values["swaps"] = values["proc"] + "/swaps"
     return Roots(**values)
+
+
+class UsesRoots:
+    """What every hardware plugin does with ``[plugins.hw]``: read it when
+    configured (:meth:`configure_roots`, from ``rcm_configure``) and open the
+    sysfs it names on each use (:attr:`sysfs`)."""
+
+    roots: Roots | None = None
+    """None until :meth:`configure_roots`."""
+
+    @property
+    def sysfs(self) -> Sysfs:
+        """The configured tree, or the fake kernel a test registered for it."""
+        assert self.roots is not None, "configured first"
+        return open_sysfs(self.roots.sysfs)
+
+    def configure_roots(self, ctx: HandlerContext) -> Roots:
+        """Read and keep ``[plugins.hw]``; a ConfigError stops the start."""
+        self.roots = read_roots(ctx.settings, ctx.config_dir)
+        return self.roots

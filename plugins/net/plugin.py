@@ -38,14 +38,9 @@ class NetPlugin:
 
     @hookimpl
     def rcm_configure(self, ctx: HandlerContext) -> str:
-        section = ctx.settings.get("plugins", {}).get(ctx.name, {})
+        section = ctx.plugin_settings(KEYS)
         path = ctx.config_dir / "rcm.toml"
         where = f"plugins.{ctx.name}"
-        if not isinstance(section, dict):
-            raise ConfigError(path, where, f"must be a table, e.g. [{where}]")
-        for key in sorted(section):
-            if key not in KEYS:
-                raise ConfigError(path, f"{where}.{key}", f"unknown key (known: {', '.join(KEYS)})")
         holding = section.get("holding", DEFAULT_HOLDING)
         if not isinstance(holding, str) or not _NS_NAME.match(holding) or holding in (".", ".."):
             raise ConfigError(

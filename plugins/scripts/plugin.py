@@ -81,14 +81,9 @@ class ScriptsPlugin:
     # -- configuration -----------------------------------------------------------
     @hookimpl
     def rcm_configure(self, ctx: HandlerContext) -> str:
-        section = ctx.settings.get("plugins", {}).get(ctx.name, {})
+        section = ctx.plugin_settings(KEYS)
         path = ctx.config_dir / "rcm.toml"
         where = f"plugins.{ctx.name}"
-        if not isinstance(section, dict):
-            raise ConfigError(path, where, f"must be a table, e.g. [{where}]")
-        for key in sorted(section):
-            if key not in KEYS:
-                raise ConfigError(path, f"{where}.{key}", f"unknown key (known: {', '.join(KEYS)})")
         dirs = section.get("dirs", DEFAULT_DIRS)
         if not isinstance(dirs, list) or not all(
             isinstance(d, str) and d.startswith("/") for d in dirs

@@ -8,8 +8,7 @@ so the coordinator asks about all of it, deepest first.
 
 from __future__ import annotations
 
-from rcm_hw.roots import Roots, read_roots
-from rcm_hw.sysfs import Sysfs, open_sysfs
+from rcm_hw.roots import UsesRoots
 
 from rcm import hookimpl
 from rcm.context import HandlerContext
@@ -27,19 +26,11 @@ def _name(resource: str) -> str | None:
     return name if name and "/" not in name and name not in (".", "..") else None
 
 
-class StoragePlugin:
-    def __init__(self) -> None:
-        self.roots: Roots | None = None
-
-    @property
-    def sysfs(self) -> Sysfs:
-        assert self.roots is not None
-        return open_sysfs(self.roots.sysfs)
-
+class StoragePlugin(UsesRoots):
     @hookimpl
     def rcm_configure(self, ctx: HandlerContext) -> str:
-        self.roots = read_roots(ctx.settings, ctx.config_dir)
-        return f"mounts from {self.roots.mountinfo}, swap from {self.roots.swaps}"
+        roots = self.configure_roots(ctx)
+        return f"mounts from {roots.mountinfo}, swap from {roots.swaps}"
 
     @hookimpl
     def rcm_register(self, ctx: HandlerContext) -> list[str]:
