@@ -22,7 +22,8 @@ def main() -> int:
     members, fdt_ms, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     target, prefix = sys.argv[4], sys.argv[5]
     io = ProbeIO(False)
-    ends = [io.endpoint(f"nic{i}", f"{prefix}.{i + 1}", 0x4000 + i) for i in range(members)]
+    ends = [io.endpoint(f"nic{i}", f"{prefix}.{i + 1}") for i in range(members)]
+    headers = [end.header(target) for end in ends]
     interval = fdt_ms / 1000 / 7
     sent = answered = 0
     start = time.monotonic()
@@ -34,9 +35,8 @@ def main() -> int:
             time.sleep(delay)
         answered += len(io.receive())
         seq = (seq + 1) & 0xFFFF
-        for end in ends:
-            end.prepare(seq)
-        _ns, errors = io.send([(end, target) for end in ends])
+        io.prepare(seq)
+        _ns, errors = io.send(headers)
         sent += len(ends) - len(errors)
         next_at += interval * 0.925  # the prober's mean jitter
     r1 = resource.getrusage(resource.RUSAGE_SELF)

@@ -52,8 +52,8 @@ from .icmpprobe import (
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
-MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0x40)
-MSG_TRUNC = getattr(socket, "MSG_TRUNC", 0x20)
+MSG_DONTWAIT = int(getattr(socket, "MSG_DONTWAIT", 0x40))  # ints, not enum members:
+MSG_TRUNC = int(getattr(socket, "MSG_TRUNC", 0x20))  # an enum "&" per reply cost ~2 us
 BATCH = 64  # messages per recvmmsg call (and the most one send call takes at once)
 READ_BATCHES = 8  # recvmmsg calls per receive(): the rest wait for the next one
 #: Bytes kept of each received datagram: exactly an echo reply of ours (an
@@ -147,25 +147,28 @@ class Reply(NamedTuple):
     seq: int
     source: bytes  # the answering address, packed (4 or 16 bytes)
     ifindex: int  # the NIC it arrived on (0: the kernel did not say)
+    destination: bytes  # the address it was sent to (ours), packed (b"": not said)
     received_ns: int  # the kernel's receive time (CLOCK_REALTIME ns)
 
 
 class Endpoint:
-    """One member's probe: its packet (patched per sequence number), and the
-    ``IP_PKTINFO`` naming its NIC and source.  Made by :meth:`ProbeIO.endpoint`."""
+    """One member's probe route: the ``IP_PKTINFO`` naming its NIC and
+    source, and a ``struct mmsghdr`` per target pointing at it and at the
+    socket's one echo request.  Made by :meth:`ProbeIO.endpoint`.
 
-    __slots__ = ("ifindex", "ident", "v6", "_encoder", "_packet", "_iov", "_control", "_headers")
+    ``key`` is (ifindex, source packed): a reply is this endpoint's when it
+    arrived on this NIC addressed to this source (:attr:`Reply.ifindex`,
+    :attr:`Reply.destination`)."""
 
-    def __init__(self, ifindex: int, source: str, ident: int, v6: bool) -> None:
+    __slots__ = ("ifindex", "source", "key", "v6", "_iov_at", "_control", "_headers")
+
+    def __init__(self, ifindex: int, source: str, v6: bool, iov_at: int) -> None:
         self.ifindex = ifindex
-        self.ident = ident & 0xFFFF
         self.v6 = v6
-        self._encoder = EchoEncoder(self.ident, v6)
-        # The encoder patches its bytearray in place; the kernel reads it there.
-        size = len(self._encoder.packet)
-        self._packet = (ctypes.c_char * size).from_buffer(self._encoder.packet)
-        self._iov = _Iovec(ctypes.addressof(self._packet), size)
+        self._iov_at = iov_at
         packed = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, source)
+        self.source = packed
+        self.key = (ifindex, packed)
         if v6:
             level, kind, info = socket.IPPROTO_IPV6, IPV6_PKTINFO, _PKTINFO6.pack(packed, ifindex)
         else:
@@ -175,10 +178,6 @@ class Endpoint:
         self._control[_CMSG_HDR.size : _CMSG_HDR.size + len(info)] = info
         # target -> (its struct mmsghdr, packed; the sockaddr it points at)
         self._headers: dict[str, tuple[bytes, ctypes.Array[ctypes.c_char]]] = {}
-
-    def prepare(self, seq: int) -> None:
-        """Put sequence number ``seq`` (and the IPv4 checksum) in the packet."""
-        self._encoder.encode(seq)
 
     def header(self, target: str) -> bytes:
         """This probe's ``struct mmsghdr`` to ``target``, made once per target
@@ -196,7 +195,7 @@ class Endpoint:
             header = _MMSG.pack(
                 ctypes.addressof(sockaddr),
                 len(name),
-                ctypes.addressof(self._iov),
+                self._iov_at,
                 1,
                 ctypes.addressof(self._control),
                 len(self._control),
@@ -211,10 +210,15 @@ class Endpoint:
 
 class ProbeIO:
     """One raw ICMP (``v6``: ICMPv6) socket for every member's probes, in the
-    caller's network namespace.  Not thread-safe: one thread sends and reads."""
+    caller's network namespace, and the one echo request they all send
+    (identifier ``ident``, the sequence number of :meth:`prepare`): a reply
+    says whose it is by the NIC it came back on and the address it came back
+    to, so the request need not, and a round of 100 probes patches one
+    packet.  Not thread-safe: one thread sends and reads."""
 
-    def __init__(self, v6: bool) -> None:
+    def __init__(self, v6: bool, ident: int = 0x5243) -> None:
         self.v6 = v6
+        self.ident = ident & 0xFFFF
         self.family = socket.AF_INET6 if v6 else socket.AF_INET
         proto = socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP
         self.sock = socket.socket(self.family, socket.SOCK_RAW | socket.SOCK_CLOEXEC, proto)
@@ -238,6 +242,12 @@ class ProbeIO:
             self.sock.close()
             raise
         self._fd = self.sock.fileno()
+        # The echo request every probe of this socket sends (patched in place
+        # by prepare(); the kernel reads it there during send()).
+        self._encoder = EchoEncoder(self.ident, v6)
+        size = len(self._encoder.packet)
+        self._packet = (ctypes.c_char * size).from_buffer(self._encoder.packet)
+        self._iov = _Iovec(ctypes.addressof(self._packet), size)
         self._send_headers = ctypes.create_string_buffer(_MMSG_SIZE * BATCH)
         self._send_base = ctypes.addressof(self._send_headers)
         # Receive buffers: datagrams, sources (IPv6), control, and the headers
@@ -274,10 +284,10 @@ class ProbeIO:
         stamp_pad = socket.CMSG_SPACE(_TIMESPEC.size) - _CMSG_HDR.size - _TIMESPEC.size
         info_pad = socket.CMSG_LEN(0) - _CMSG_HDR.size
         if v6:
-            info = f"{info_pad}x16xi"  # in6_pktinfo: address, ifindex
+            info = f"{info_pad}x16si"  # in6_pktinfo: address, ifindex
             kinds = (socket.SOL_SOCKET, SO_TIMESTAMPNS, socket.IPPROTO_IPV6, IPV6_PKTINFO)
         else:
-            info = f"{info_pad}xi8x"  # in_pktinfo: ifindex, two addresses
+            info = f"{info_pad}xi4x4s"  # in_pktinfo: ifindex, local address, destination
             kinds = (socket.SOL_SOCKET, SO_TIMESTAMPNS, socket.IPPROTO_IP, IP_PKTINFO)
         usual = _CMSG_HDR.format + _TIMESPEC.format[1:] + f"{stamp_pad}x" + _CMSG_HDR.format[1:]
         self._usual = struct.Struct(usual + info)
@@ -296,24 +306,30 @@ class ProbeIO:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def endpoint(self, ifname: str, source: str, ident: int) -> Endpoint:
-        """The probe of one member: out of ``ifname``, from ``source`` (``"::"``
-        for IPv6: the kernel picks the NIC's link-local address per packet).
-        Raises OSError (ENODEV) when there is no such NIC."""
-        return Endpoint(socket.if_nametoindex(ifname), source, ident, self.v6)
+    def endpoint(self, ifname: str, source: str) -> Endpoint:
+        """The probe route of one member: out of ``ifname``, from ``source``
+        (for IPv6 the NIC's link-local address).  Raises OSError (ENODEV)
+        when there is no such NIC."""
+        return Endpoint(socket.if_nametoindex(ifname), source, self.v6, ctypes.addressof(self._iov))
 
-    def send(self, probes: Sequence[tuple[Endpoint, str]]) -> tuple[int, dict[int, OSError]]:
-        """Send each (endpoint, target), its packet prepared; returns the send
-        time (``time.time_ns()`` just before, to compare with the kernel's
-        receive stamps) and the errors by position: a probe that the kernel
-        refused (no such NIC, its address gone, a transient ENOBUFS) does not
-        stop the others.  Never raises for one probe's fault."""
+    def prepare(self, seq: int) -> None:
+        """Sequence number ``seq`` (and the IPv4 checksum) in the echo request
+        that the next :meth:`send` sends on every endpoint."""
+        self._encoder.encode(seq)
+
+    def send(self, headers: Sequence[bytes]) -> tuple[int, dict[int, OSError]]:
+        """Send the prepared echo request once per header (from
+        :meth:`Endpoint.header`); returns the send time (``time.time_ns()``
+        just before, to compare with the kernel's receive stamps) and the
+        errors by position: a probe that the kernel refused (no such NIC,
+        its address gone, a transient ENOBUFS) does not stop the others.
+        Never raises for one probe's fault."""
         errors: dict[int, OSError] = {}
         now = time.time_ns()
-        for start in range(0, len(probes), BATCH):
-            chunk = probes[start : start + BATCH]
-            headers = b"".join([endpoint.header(target) for endpoint, target in chunk])
-            ctypes.memmove(self._send_headers, headers, len(headers))
+        for start in range(0, len(headers), BATCH):
+            chunk = headers[start : start + BATCH]
+            joined = b"".join(chunk)
+            ctypes.memmove(self._send_headers, joined, len(joined))
             at = 0
             while at < len(chunk):
                 sent = _sendmmsg(self._fd, self._send_base + _MMSG_SIZE * at, len(chunk) - at, 0)
@@ -343,7 +359,8 @@ class ProbeIO:
                 if code in (errno.EAGAIN, errno.EINTR):
                     return replies
                 raise OSError(code, f"cannot read probe replies: {errno.errorcode.get(code)}")
-            self._parse(count, replies)
+            if count:
+                self._parse(count, replies)
             if count < BATCH:
                 break
         return replies
@@ -351,56 +368,69 @@ class ProbeIO:
     def _parse(self, count: int, out: list[Reply]) -> None:
         """The first ``count`` received messages, ours appended to ``out``.
 
-        Datagrams, headers and control data are arrays of equal records, read
-        by ``iter_unpack`` (in C); what is left in Python is a few compares
-        per reply: at 7,000 replies a second, per-field slicing was the
-        receive path's main cost."""
-        headers = _MMSG.iter_unpack(self._recv_view[: _MMSG_SIZE * count])
+        Datagrams, headers and control data are arrays of equal records,
+        read by ``iter_unpack`` and turned into columns by ``zip`` (both in
+        C); what is left in Python is one pass of a few compares per reply."""
+        heads = tuple(zip(*_MMSG.iter_unpack(self._recv_view[: _MMSG_SIZE * count]), strict=True))
+        control_used, flags, lengths = heads[5], heads[6], heads[7]
         records = self._reply.iter_unpack(self._data_view[: self._size * count])
-        controls = self._usual_padded.iter_unpack(self._control_view[: _CONTROL * count])
-        names = (
-            _V6_NAME.iter_unpack(self._names_view[: _NAME6 * count]) if self.v6 else [()] * count
-        )
-        size, kinds, v6, usual = self._size, self._usual_kinds, self.v6, self._usual.size
-        new = tuple.__new__
-        want = ICMP6_ECHO_REPLY if v6 else ICMP_ECHO_REPLY
-        for j, (header, record, control, name) in enumerate(
-            zip(headers, records, controls, names, strict=True)
+        if self.v6:
+            names = [n for (n,) in _V6_NAME.iter_unpack(self._names_view[: _NAME6 * count])]
+        else:
+            names = [b""] * count
+        # Control data: the kernel writes the time stamp, then the packet
+        # info; when every message has just that (always, in practice), the
+        # columns come straight from the array.
+        rows = self._usual_padded.iter_unpack(self._control_view[: _CONTROL * count])
+        cols = tuple(zip(*rows, strict=True))
+        l1, k1, l2, k2 = self._usual_kinds
+        if (
+            min(control_used) >= self._usual.size
+            and cols[1].count(l1) == count
+            and cols[2].count(k1) == count
+            and cols[6].count(l2) == count
+            and cols[7].count(k2) == count
         ):
-            if header[7] < size or header[6] & MSG_TRUNC:  # msg_len, msg_flags
+            secs, nsecs = cols[3], cols[4]
+            if self.v6:
+                destinations, ifindexes = cols[8], cols[9]
+            else:
+                ifindexes, destinations = cols[8], cols[9]
+            stamps = [s * 1_000_000_000 + n for s, n in zip(secs, nsecs, strict=True)]
+        else:
+            walked = [self._control_of(j) for j in range(count)]
+            stamps = [w[0] for w in walked]
+            ifindexes = tuple(w[1] for w in walked)
+            destinations = tuple(w[2] for w in walked)
+        size, v6, new = self._size, self.v6, tuple.__new__
+        want = ICMP6_ECHO_REPLY if v6 else ICMP_ECHO_REPLY
+        for record, length, flag, name, ifindex, destination, stamp in zip(
+            records, lengths, flags, names, ifindexes, destinations, stamps, strict=True
+        ):
+            if length < size or flag & MSG_TRUNC:
                 continue  # shorter or longer than ours: not ours
             if v6:
                 kind, code, ident, seq, magic = record
-                source = name[0]
+                source = name
             else:
                 vihl, source, kind, code, ident, seq, magic = record
                 if vihl != 0x45:
                     continue  # IP options: never on our replies
             if kind != want or code != 0 or magic != MAGIC:
                 continue
-            # header[5]: the control data the kernel wrote this time (the
-            # buffer keeps older bytes beyond it)
-            if header[5] >= usual and (control[1], control[2], control[6], control[7]) == kinds:
-                received, ifindex = control[3] * 1_000_000_000 + control[4], control[8]
-            else:
-                received, ifindex = self._control_of(j)
             # tuple.__new__: a NamedTuple's own constructor is Python code
-            out.append(new(Reply, (ident, seq, source, ifindex, received or time.time_ns())))
+            out.append(
+                new(Reply, (ident, seq, source, ifindex, destination, stamp or time.time_ns()))
+            )
 
-    def _control_of(self, j: int) -> tuple[int, int]:
-        """(receive time ns, arrival ifindex) from message ``j``'s control data:
-        the kernel puts the time stamp first, then the packet info (one unpack
-        checks that); anything else is walked message by message."""
+    def _control_of(self, j: int) -> tuple[int, int, bytes]:
+        """(receive time ns, arrival ifindex, destination) from message
+        ``j``'s control data, walked message by message."""
         start = _CONTROL * j
         (used,) = _SIZE_T.unpack_from(self._recv_headers, _MMSG_SIZE * j + _CTL_LEN_OFFSET)
-        if used >= self._usual.size:
-            _l1, level1, kind1, sec, nsec, _l2, level2, kind2, ifindex = self._usual.unpack_from(
-                self._control_view, start
-            )
-            if (level1, kind1, level2, kind2) == self._usual_kinds:
-                return sec * 1_000_000_000 + nsec, ifindex
         control = self._control_view[start : start + min(used, _CONTROL)]
         received = ifindex = 0
+        destination = b""
         at = 0
         while at + _CMSG_HDR.size <= len(control):
             length, level, kind = _CMSG_HDR.unpack_from(control, at)
@@ -411,11 +441,11 @@ class ProbeIO:
                 sec, nsec = _TIMESPEC.unpack_from(control, body)
                 received = sec * 1_000_000_000 + nsec
             elif level == socket.IPPROTO_IP and kind == IP_PKTINFO:
-                ifindex = _PKTINFO4.unpack_from(control, body)[0]
+                ifindex, _local, destination = _PKTINFO4.unpack_from(control, body)
             elif level == socket.IPPROTO_IPV6 and kind == IPV6_PKTINFO:
-                ifindex = _PKTINFO6.unpack_from(control, body)[1]
+                destination, ifindex = _PKTINFO6.unpack_from(control, body)
             at += socket.CMSG_SPACE(length - socket.CMSG_LEN(0))
-        return received, ifindex
+        return received, ifindex, destination
 
 
 def source_text(reply: Reply) -> str:

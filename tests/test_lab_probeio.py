@@ -1,7 +1,8 @@
 """Batched probe I/O (rcm_netkit.probeio) against the real kernel: every
 member's probe in one sendmmsg, each leaving through its own NIC from its
-own address, every reply read back with the NIC it arrived on and the
-kernel's receive time.
+own address, every reply read back with the NIC it arrived on, the address
+it came back to, and the kernel's receive time.  All of a socket's probes
+carry one echo request: the NIC and the address say whose a reply is.
 
 The lab's host has nic0 and nic1 on one bridge with the client
 (192.0.2.100, and a link-local IPv6 address); the host has no route to the
@@ -53,22 +54,24 @@ def _replies(io: ProbeIO, want: int, lab: Lab) -> list[Reply]:
 @pytest.mark.lab
 def test_each_probe_leaves_through_its_nic_and_its_reply_says_where_it_came(bare: Lab) -> None:
     lab = bare
-    io = _in_host(lab, ProbeIO, False)
+    io = _in_host(lab, ProbeIO, False, 0x1111)
     try:
         ends: list[Endpoint] = [
-            _in_host(lab, io.endpoint, "nic0", "192.0.2.20", 0x1111),
-            _in_host(lab, io.endpoint, "nic1", "192.0.2.21", 0x2222),
+            _in_host(lab, io.endpoint, "nic0", "192.0.2.20"),
+            _in_host(lab, io.endpoint, "nic1", "192.0.2.21"),
         ]
-        for end, seq in zip(ends, (7, 8), strict=True):
-            end.prepare(seq)
-        sent_ns, errors = io.send([(end, CLIENT) for end in ends])
+        io.prepare(7)
+        sent_ns, errors = io.send([end.header(CLIENT) for end in ends])
         assert errors == {}
         replies = _replies(io, 2, lab)
-        by_ident = {r.ident: r for r in replies}
         index = {n: int(lab.host("link", "show", n).stdout.split(":")[0]) for n in ("nic0", "nic1")}
-        assert by_ident[0x1111].seq == 7 and by_ident[0x1111].ifindex == index["nic0"]
-        assert by_ident[0x2222].seq == 8 and by_ident[0x2222].ifindex == index["nic1"]
+        by_nic = {r.ifindex: r for r in replies}
+        assert set(by_nic) == {index["nic0"], index["nic1"]}
+        assert by_nic[index["nic0"]].destination == socket.inet_aton("192.0.2.20")
+        assert by_nic[index["nic1"]].destination == socket.inet_aton("192.0.2.21")
+        assert {(r.ifindex, r.destination) for r in replies} == {e.key for e in ends}
         for reply in replies:
+            assert (reply.ident, reply.seq) == (0x1111, 7)
             assert source_text(reply) == CLIENT
             assert 0 < reply.received_ns - sent_ns < 5_000_000_000  # the kernel's stamp
         # The client saw each from its own test address through its own MAC:
@@ -86,25 +89,25 @@ def test_a_refused_probe_does_not_stop_the_others(bare: Lab) -> None:
     lab = bare
     io = _in_host(lab, ProbeIO, False)
     try:
-        first = _in_host(lab, io.endpoint, "nic0", "192.0.2.20", 0x3333)
-        gone = _in_host(lab, io.endpoint, "nic1", "192.0.2.21", 0x4444)
-        last = _in_host(lab, io.endpoint, "nic0", "192.0.2.20", 0x5555)
+        nic0 = _in_host(lab, io.endpoint, "nic0", "192.0.2.20")
+        gone = _in_host(lab, io.endpoint, "nic1", "192.0.2.21")
         lab.move("nic1", "host", "holding")
-        for end in (first, gone, last):
-            end.prepare(1)
-        _sent, errors = io.send([(first, CLIENT), (gone, CLIENT), (last, CLIENT)])
+        io.prepare(1)
+        headers = [nic0.header(CLIENT), gone.header(CLIENT), nic0.header(CLIENT)]
+        _sent, errors = io.send(headers)
         assert list(errors) == [1], errors
         assert errors[1].errno  # the kernel's reason (ENETUNREACH here: no such output)
-        idents = {r.ident for r in _replies(io, 2, lab)}
-        assert idents == {0x3333, 0x5555}
+        replies = _replies(io, 2, lab)
+        assert [(r.ifindex, r.destination) for r in replies] == [nic0.key, nic0.key]
     finally:
         io.close()
 
 
 @pytest.mark.lab
 def test_ipv6_probes_go_link_local_to_link_local(bare: Lab) -> None:
-    """From "::" the kernel picks the NIC's link-local source (as in.mpathd's
-    probes go), to the client's link-local address scoped to the NIC."""
+    """From the NIC's link-local address (as in.mpathd's probes go) to the
+    client's link-local address scoped to the NIC; the reply comes back to
+    that address on that NIC."""
     lab = bare
     ll = [
         line.split()[1].split("/")[0]
@@ -118,15 +121,24 @@ def test_ipv6_probes_go_link_local_to_link_local(bare: Lab) -> None:
     assert wait_until(
         lambda: "tentative" not in lab.host("-6", "addr", "show", "dev", "nic0").stdout, 10
     )
-    io = _in_host(lab, ProbeIO, True)
+    own = [
+        line.split()[1].split("/")[0]
+        for line in lab.host(
+            "-6", "addr", "show", "dev", "nic0", "scope", "link"
+        ).stdout.splitlines()
+        if line.strip().startswith("inet6")
+    ]
+    io = _in_host(lab, ProbeIO, True, 0x6666)
     try:
-        end = _in_host(lab, io.endpoint, "nic0", "::", 0x6666)
-        end.prepare(3)
-        _sent, errors = io.send([(end, ll[0])])
+        end = _in_host(lab, io.endpoint, "nic0", own[0])
+        io.prepare(3)
+        _sent, errors = io.send([end.header(ll[0])])
         assert errors == {}
         (reply,) = [r for r in _replies(io, 1, lab) if r.ident == 0x6666]
         assert reply.seq == 3 and source_text(reply) == ll[0]
         assert reply.ifindex == int(lab.host("link", "show", "nic0").stdout.split(":")[0])
+        assert reply.destination == socket.inet_pton(socket.AF_INET6, own[0])
+        assert (reply.ifindex, reply.destination) == end.key
     finally:
         io.close()
 
@@ -136,7 +148,7 @@ def test_foreign_echo_replies_are_not_ours(bare: Lab) -> None:
     """Another program's echo (no rcm payload) reaches the same raw socket
     and is left out; a reply to us is still read after it."""
     lab = bare
-    io = _in_host(lab, ProbeIO, False)
+    io = _in_host(lab, ProbeIO, False, 0x7777)
     try:
         plain = _in_host(lab, socket.socket, socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
         try:
@@ -154,9 +166,9 @@ def test_foreign_echo_replies_are_not_ours(bare: Lab) -> None:
         finally:
             plain.close()
         time.sleep(0.2)
-        end = _in_host(lab, io.endpoint, "nic0", "192.0.2.20", 0x7777)
-        end.prepare(9)
-        io.send([(end, CLIENT)])
+        end = _in_host(lab, io.endpoint, "nic0", "192.0.2.20")
+        io.prepare(9)
+        io.send([end.header(CLIENT)])
         replies = _replies(io, 1, lab)
         assert [(r.ident, r.seq) for r in replies] == [(0x7777, 9)]
     finally:

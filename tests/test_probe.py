@@ -62,48 +62,40 @@ def test_requests_and_foreign_echoes_are_not_replies(v6: bool) -> None:
 
 def test_five_lost_in_a_row_fail_and_ten_answered_repair() -> None:
     p = MemberProbe("nic0", 0.1)
-    seq = 0
 
     def probe(answer: bool) -> str | None:
-        nonlocal seq
-        changed = p.expire()  # the previous one, unanswered, is lost now
-        p.on_sent(seq, 1_000_000)
-        if answer:
-            changed = p.on_reply(seq, 3_000_000) or changed
-        seq += 1
-        return changed
+        p.sent += 1
+        return p.judge(answer, 2.0)
 
     assert probe(True) is None and p.state == "ok" and p.rtts[-1] == 2.0
     results = [probe(False) for _ in range(FAILURE_AFTER)]
-    assert results[:-1] == [None] * (FAILURE_AFTER - 1) and p.state == "ok"  # 4 lost so far
-    assert probe(True) == "failed"  # the 5th is counted lost as the next one goes
+    assert results[:-1] == [None] * (FAILURE_AFTER - 1)  # 4 lost: still ok
+    assert results[-1] == "failed" and p.state == "failed"  # the 5th fails it
     assert p.lost == FAILURE_AFTER
-    results = [probe(True) for _ in range(REPAIR_AFTER - 1)]
-    assert results[-1] == "ok" and p.state == "ok"  # 10 answered in a row (with the one above)
+    results = [probe(True) for _ in range(REPAIR_AFTER)]
+    assert results[:-1] == [None] * (REPAIR_AFTER - 1) and results[-1] == "ok"
+    assert p.state == "ok"  # 10 answered in a row
     assert (p.sent, p.answered, p.lost) == (1 + FAILURE_AFTER + REPAIR_AFTER, 1 + REPAIR_AFTER, 5)
 
 
 def test_one_loss_resets_the_repair_count() -> None:
     p = MemberProbe("nic0", 0.1, state="failed")
-    for i in range(REPAIR_AFTER - 1):
-        p.expire()
-        p.on_sent(i, 0)
-        assert p.on_reply(i, 10) is None
-    p.expire()
-    p.on_sent(100, 0)  # lost
-    p.expire()
-    for i in range(REPAIR_AFTER - 1):
-        p.on_sent(200 + i, 0)
-        assert p.on_reply(200 + i, 10) is None
-        p.expire()
+    for _ in range(REPAIR_AFTER - 1):
+        assert p.judge(True, 1.0) is None
+    assert p.judge(False) is None  # lost: the count starts again
+    for _ in range(REPAIR_AFTER - 1):
+        assert p.judge(True, 1.0) is None
     assert p.state == "failed"
+    assert p.judge(True, 1.0) == "ok"
 
 
-def test_a_late_answer_does_not_count() -> None:
+def test_losses_not_in_a_row_do_not_fail() -> None:
     p = MemberProbe("nic0", 0.1)
-    p.on_sent(1, 0)
-    p.expire()
-    assert p.on_reply(1, 10) is None and p.answered == 0 and p.lost == 1
+    for _ in range(3):
+        for _ in range(FAILURE_AFTER - 1):
+            assert p.judge(False) is None
+        assert p.judge(True, 1.0) is None
+    assert p.state == "ok" and p.lost == 3 * (FAILURE_AFTER - 1)
 
 
 def test_a_reset_withdraws_a_failure() -> None:

@@ -96,48 +96,29 @@ class MemberProbe:
     lost_in_row: int = 0
     answered_in_row: int = 0
     rtts: deque[float] = field(default_factory=lambda: deque(maxlen=RTTS_KEPT))
-    outstanding: dict[int, int] = field(default_factory=dict)  # seq -> sent (ns)
-    next_seq: int = 0
 
-    def take_seq(self) -> int:
-        seq = self.next_seq
-        self.next_seq = (seq + 1) % DISCOVERY_SEQ
-        return seq
-
-    def on_sent(self, seq: int, sent_ns: int) -> None:
-        self.sent += 1
-        self.outstanding[seq] = sent_ns
-
-    def expire(self, now_ns: int | None = None, timeout_ns: int = 0) -> str | None:
-        """Probes unanswered for ``timeout_ns`` (all of them without
-        ``now_ns``) are lost; called as the next probe goes.  Returns
-        ``failed`` when this makes the member fail."""
-        changed = None
-        for seq, sent_ns in list(self.outstanding.items()):
-            if now_ns is not None and sent_ns > now_ns - timeout_ns:
-                continue  # still in time
-            del self.outstanding[seq]
-            self.lost += 1
-            self.lost_in_row += 1
-            self.answered_in_row = 0
-            if self.lost_in_row >= FAILURE_AFTER and self.state != "failed":
-                self.state = changed = "failed"
-        return changed
-
-    def on_reply(self, seq: int, received_ns: int) -> str | None:
-        """An answer; returns ``ok`` when it repairs a failed member."""
-        sent_ns = self.outstanding.pop(seq, None)
-        if sent_ns is None:
-            return None  # late (already counted lost) or a duplicate
-        self.answered += 1
-        self.answered_in_row += 1
-        self.lost_in_row = 0
-        self.rtts.append((received_ns - sent_ns) / 1e6)
-        if self.state == "unknown":
-            self.state = "ok"  # in service already: nothing to announce
-        elif self.state == "failed" and self.answered_in_row >= REPAIR_AFTER:
-            self.state = "ok"
-            return "ok"
+    def judge(self, answered: bool, rtt_ms: float = 0.0) -> str | None:
+        """One probe's outcome, counted once: answered (within
+        :data:`TIMEOUT_INTERVALS`, with its round trip), or lost.  Returns
+        ``failed`` when this loss makes the member fail (the fifth in a
+        row), ``ok`` when this answer repairs it (the tenth in a row)."""
+        if answered:
+            self.answered += 1
+            self.answered_in_row += 1
+            self.lost_in_row = 0
+            self.rtts.append(rtt_ms)
+            if self.state == "unknown":
+                self.state = "ok"  # in service already: nothing to announce
+            elif self.state == "failed" and self.answered_in_row >= REPAIR_AFTER:
+                self.state = "ok"
+                return "ok"
+            return None
+        self.lost += 1
+        self.lost_in_row += 1
+        self.answered_in_row = 0
+        if self.lost_in_row >= FAILURE_AFTER and self.state != "failed":
+            self.state = "failed"
+            return "failed"
         return None
 
     def reset(self) -> str | None:
@@ -145,7 +126,6 @@ class MemberProbe:
         ``unknown`` if the member was failed (its failure no longer stands)."""
         was = self.state
         self.state = "unknown"
-        self.outstanding.clear()
         self.lost_in_row = self.answered_in_row = 0
         return "unknown" if was == "failed" else None
 
@@ -188,22 +168,61 @@ def choose_targets(
 
 
 class _Member:
-    """A probed member: its configuration, state, socket and next send time."""
+    """A probed member: its configuration, state, probe route and turn."""
 
-    def __init__(self, config: ProbeConfig, ident: int) -> None:
+    __slots__ = (
+        "config",
+        "probe",
+        "endpoint",
+        "v6",
+        "interval",
+        "turn",
+        "until_refresh",
+        "discovering",
+        "discovered",
+    )
+
+    def __init__(self, config: ProbeConfig) -> None:
         self.config = config
-        self.ident = ident
-        self.probe = MemberProbe(config.ifname, config.detection_ms / 1000 / PROBES_PER_DETECTION)
-        self.endpoint: Endpoint | None = None  # its probe packet, once its NIC is there
+        self.interval = config.detection_ms / 1000 / PROBES_PER_DETECTION
+        self.probe = MemberProbe(config.ifname, self.interval)
+        self.endpoint: Endpoint | None = None  # its probe route, once its NIC is there
         self.v6 = _family(config.test_address or "0.0.0.0") == 6
         self.turn = 0  # which target next
         self.until_refresh = 0
         self.discovering = False
         self.discovered: list[str] = []
-        # A probe is lost once it is TIMEOUT_INTERVALS old: the one sent at the
-        # previous turn still has time (on a loaded host the kernel may deliver
-        # its reply a little late), the one before not.
-        self.timeout_ns = int(self.probe.interval * TIMEOUT_INTERVALS * 1e9)
+
+
+class _Round:
+    """One round's probes: their sequence number, when they went, and who
+    sent one (with the route it went by: a member whose route was closed
+    and made again since is not judged by this round)."""
+
+    __slots__ = ("seq", "sent_ns", "members")
+
+    def __init__(self, seq: int, sent_ns: int, members: list[tuple[_Member, Endpoint]]) -> None:
+        self.seq = seq
+        self.sent_ns = sent_ns
+        self.members = members
+
+
+class _Cohort:
+    """The members of one family probed at one interval: they probe together,
+    in rounds (one ``sendmmsg``, one patched echo request), each round
+    ``interval`` times a random jitter after the last.  The jitter is the
+    round's rather than each member's, as in.mpathd's is its socket's: it
+    keeps this host's probes from locking step with another's.  ``pending``
+    holds the last two rounds, not yet judged in full."""
+
+    __slots__ = ("interval", "v6", "members", "pending", "live")
+
+    def __init__(self, interval: float, v6: bool) -> None:
+        self.interval = interval
+        self.v6 = v6
+        self.members: list[_Member] = []
+        self.pending: deque[_Round] = deque()
+        self.live = True
 
 
 class Prober:
@@ -214,6 +233,17 @@ class Prober:
     thread in :meth:`run`.  ``routes`` returns (family, gateway, ifname) of
     the main table and ``local_addresses`` the host's addresses; both are
     called on the probing thread (defaults: rtnetlink in this namespace).
+
+    Why rounds (docs/performance.md, "Probe-based failure detection"): at
+    100 members and 100 ms that is 7,000 probes and 7,000 replies a second,
+    and per probe the Python of a member's own schedule, sequence numbers,
+    packet and table of outstanding probes was most of rcmd's cost.  In a
+    round the members share one echo request (patched once), a probe's
+    answer is one dictionary entry keyed by (sequence number, NIC, our
+    address), and a round is judged when the next round goes: its members'
+    answers are counted, and when the round after goes, whoever has still
+    not answered (the probe is then 1.7-2 intervals old, past
+    :data:`TIMEOUT_INTERVALS`) has lost that probe.
     """
 
     name = "ipmp-probe"
@@ -233,12 +263,16 @@ class Prober:
         self._nl = None
         self._route_cache: tuple[float, list[tuple[int, str | None, str]]] | None = None
         self._changed = True
-        self._queue: list[tuple[float, int, _Member]] = []
+        self._cohorts: dict[tuple[float, bool], _Cohort] = {}
+        self._queue: list[tuple[float, int, _Cohort]] = []
         self._order = 0
-        self._by_ident: dict[int, _Member] = {}
+        self._by_key: dict[tuple[int, bytes], _Member] = {}  # probe route -> member
         self._io: dict[bool, ProbeIO | None] = {}  # by "is IPv6"; None: cannot be made
+        # answers not yet counted: (seq, ifindex, our address) -> receive time (ns)
+        self._answers: dict[bool, dict[tuple[int, int, bytes], int]] = {False: {}, True: {}}
+        self._seq = {False: 0, True: 0}
         self._rpipe, self._wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._ident_base = random.randrange(0x10000)
+        self._ident = random.randrange(0x10000)
         self._rng = random.Random()
 
     # -- other threads -----------------------------------------------------------
@@ -333,10 +367,6 @@ class Prober:
             self._nl = Netlink()
         return {a.address for a in self._nl.addresses()}
 
-    def _schedule(self, member: _Member, at: float) -> None:
-        self._order += 1
-        heapq.heappush(self._queue, (at, self._order, member))
-
     def _apply_config(self, now: float) -> None:
         with self._lock:
             if not self._changed:
@@ -347,19 +377,31 @@ class Prober:
                 if name not in wanted or self._members[name].config != wanted[name]:
                     gone = self._members.pop(name)
                     self._close(gone)
-                    self._by_ident.pop(gone.ident, None)
-            for i, (name, cfg) in enumerate(sorted(wanted.items())):
-                if name not in self._members:
-                    member = _Member(cfg, (self._ident_base + i * 7919) & 0xFFFF)
-                    while member.ident in self._by_ident:  # unique among the members
-                        member.ident = (member.ident + 1) & 0xFFFF
-                    self._members[name] = member
-                    self._by_ident[member.ident] = member
-                    # Start spread over one interval, not all at once.
-                    self._schedule(member, now + self._rng.uniform(0, member.probe.interval))
+                    cohort = self._cohorts[(gone.interval, gone.v6)]
+                    cohort.members.remove(gone)
+                    if not cohort.members:
+                        cohort.live = False  # its queued round is skipped
+                        del self._cohorts[(gone.interval, gone.v6)]
+            for name, cfg in sorted(wanted.items()):
+                if name in self._members:
+                    continue
+                member = self._members[name] = _Member(cfg)
+                cohort = self._cohorts.get((member.interval, member.v6))
+                if cohort is None:
+                    cohort = self._cohorts[(member.interval, member.v6)] = _Cohort(
+                        member.interval, member.v6
+                    )
+                    # Its first round within one interval, not at once.
+                    self._schedule(cohort, now + self._rng.uniform(0, member.interval))
+                cohort.members.append(member)  # probes from the cohort's next round
 
-    @staticmethod
-    def _close(member: _Member) -> None:
+    def _schedule(self, cohort: _Cohort, at: float) -> None:
+        self._order += 1
+        heapq.heappush(self._queue, (at, self._order, cohort))
+
+    def _close(self, member: _Member) -> None:
+        if member.endpoint is not None:
+            self._by_key.pop(member.endpoint.key, None)
         member.endpoint = None
 
     def _io_for(self, v6: bool) -> ProbeIO | None:
@@ -367,7 +409,7 @@ class Prober:
         said once in the log; the members of that family are judged by link)."""
         if v6 not in self._io:
             try:
-                self._io[v6] = ProbeIO(v6)
+                self._io[v6] = ProbeIO(v6, self._ident)
             except OSError as e:
                 log.warning("cannot open a raw ICMP%s socket to probe: %s", "v6" if v6 else "", e)
                 self._io[v6] = None
@@ -384,10 +426,11 @@ class Prober:
         if source is None:
             return False  # DAD still running, or no link-local address: next turn
         try:
-            member.endpoint = io.endpoint(cfg.ifname, source, member.ident)
+            member.endpoint = io.endpoint(cfg.ifname, source)
         except OSError as e:  # no such NIC (yet): judged by its link
             log.debug("%s: cannot probe: %s", cfg.ifname, e)
             return False
+        self._by_key[member.endpoint.key] = member
         return True
 
     def _refresh_targets(self, member: _Member) -> None:
@@ -413,76 +456,107 @@ class Prober:
                 log.info("%s: probe targets %s", cfg.ifname, ", ".join(found))
         member.until_refresh = REFRESH_EVERY
 
-    def _probe(self, due: list[_Member], now: float, post: Callable[[Event], None]) -> None:
-        """The turn of every member in ``due``: count its unanswered probe
-        lost, prepare the next, and send them all (one call per family)."""
-        now_ns = time.time_ns()
-        batches: dict[bool, list[tuple[_Member, str, int]]] = {}
-        for member in due:
-            prepared = self._prepare(member, now, now_ns, post)
-            if prepared is not None:
-                batches.setdefault(member.v6, []).append((member, *prepared))
-        for v6, batch in batches.items():
-            io = self._io[v6]
-            assert io is not None
-            sent_ns, errors = io.send([(m.endpoint, target) for m, target, _ in batch])  # type: ignore[misc]
-            for position, (member, target, seq) in enumerate(batch):
-                error = errors.get(position)
-                if error is None:
-                    if seq != DISCOVERY_SEQ:
-                        member.probe.on_sent(seq, sent_ns)
-                    continue
-                log.debug("%s: probe to %s not sent: %s", member.config.ifname, target, error)
-                if error.errno in TRANSIENT:
-                    continue  # this probe only: the next one goes at the next turn
-                # The NIC left, or lost its test address: it cannot be judged
-                # by probes now (its link state says the rest).
-                self._close(member)
-                self._post(post, member, member.probe.reset())
+    def _judge(self, cohort: _Cohort, post: Callable[[Event], None]) -> None:
+        """Before a round goes: the last round's answers are counted, and the
+        round before it is judged in full (who has not answered has lost)."""
+        answers = self._answers[cohort.v6]
+        pending = cohort.pending
+        if len(pending) >= 2:
+            oldest = pending.popleft()
+            seq, sent_ns = oldest.seq, oldest.sent_ns
+            for member, endpoint in oldest.members:
+                if member.endpoint is not endpoint:
+                    continue  # its route was closed meanwhile (it was reset)
+                received = answers.pop((seq, *endpoint.key), None)
+                if received is None:
+                    changed = member.probe.judge(False)
+                else:
+                    changed = member.probe.judge(True, (received - sent_ns) / 1e6)
+                if changed is not None:
+                    self._post(post, member, changed)
+        if pending:
+            last = pending[-1]
+            seq, sent_ns, waiting = last.seq, last.sent_ns, []
+            for pair in last.members:
+                member, endpoint = pair
+                received = answers.pop((seq, *endpoint.key), None)
+                if received is None:
+                    waiting.append(pair)  # judged at the next round
+                elif member.endpoint is endpoint:
+                    changed = member.probe.judge(True, (received - sent_ns) / 1e6)
+                    if changed is not None:
+                        self._post(post, member, changed)
+            last.members = waiting
 
-    def _prepare(
-        self, member: _Member, now: float, now_ns: int, post: Callable[[Event], None]
-    ) -> tuple[str, int] | None:
-        """One member's turn up to the send: (target, sequence number), its
-        packet prepared, or None when it cannot probe now.  The next turn
-        counts from now: the members due in one wake-up stay together, so a
-        round of 100 members is a few system calls."""
-        probe = member.probe
+    def _round(self, cohort: _Cohort, now: float, post: Callable[[Event], None]) -> None:
+        """One round of ``cohort``: judge the rounds before, then every member
+        that can probe sends one probe to its next target (one call), and a
+        member with no target asks the link who answers."""
+        self._judge(cohort, post)
         low, high = JITTER
-        self._order += 1
-        heapq.heappush(
-            self._queue,
-            (now + probe.interval * (low + (high - low) * self._rng.random()), self._order, member),
-        )
-        changed = None
-        if member.discovering:
-            member.discovering = False  # the answers came, or none did
-        elif probe.outstanding:
-            changed = probe.expire(now_ns, member.timeout_ns)
-        if member.endpoint is None and not self._open(member):
-            self._post(post, member, probe.reset() or changed)
-            return None
-        assert member.endpoint is not None
-        member.until_refresh -= 1
-        if member.until_refresh <= 0 or not probe.targets:
-            self._refresh_targets(member)
-        if not probe.targets:
-            # in.mpathd: no router, no target: ask the link who answers.
-            changed = probe.reset() or changed
-            target, seq, member.discovering = ALL_HOSTS[6 if member.v6 else 4], DISCOVERY_SEQ, True
-        else:
-            target = probe.targets[member.turn % len(probe.targets)]
+        self._schedule(cohort, now + cohort.interval * (low + (high - low) * self._rng.random()))
+        headers: list[bytes] = []
+        probing: list[_Member] = []
+        asking: list[_Member] = []
+        for member in cohort.members:
+            member.discovering = False  # the answers to its last question came, or none did
+            if member.endpoint is None and not self._open(member):
+                self._post(post, member, member.probe.reset())
+                continue
+            member.until_refresh -= 1
+            probe = member.probe
+            if member.until_refresh <= 0 or not probe.targets:
+                self._refresh_targets(member)
+            targets = probe.targets
+            if not targets:
+                # in.mpathd: no router, no target: ask the link who answers.
+                self._post(post, member, probe.reset())
+                asking.append(member)
+                continue
+            headers.append(member.endpoint.header(targets[member.turn % len(targets)]))  # type: ignore[union-attr]
             member.turn += 1
-            seq = probe.take_seq()
-        member.endpoint.prepare(seq)
-        if changed is not None:
-            self._post(post, member, changed)
-        return target, seq
+            probing.append(member)
+        io = self._io.get(cohort.v6)
+        if io is None:
+            return
+        if probing:
+            seq = self._seq[cohort.v6] = (self._seq[cohort.v6] + 1) % DISCOVERY_SEQ
+            io.prepare(seq)
+            sent_ns, errors = io.send(headers)
+            if errors:
+                self._refused(probing, errors, post)
+                probing = [m for i, m in enumerate(probing) if i not in errors]
+            went = [(m, m.endpoint) for m in probing]
+            for member, _endpoint in went:
+                member.probe.sent += 1
+            cohort.pending.append(_Round(seq, sent_ns, went))  # type: ignore[arg-type]
+        if asking:
+            io.prepare(DISCOVERY_SEQ)
+            everyone = ALL_HOSTS[6 if cohort.v6 else 4]
+            _sent, errors = io.send([m.endpoint.header(everyone) for m in asking])  # type: ignore[union-attr]
+            if errors:
+                self._refused(asking, errors, post)
+            for member in asking:
+                member.discovering = member.endpoint is not None
 
-    def _read_replies(self, post: Callable[[Event], None]) -> None:
-        """Every reply queued now, to the member that sent the probe: by its
-        echo identifier, and only if it came back on that member's NIC."""
-        for io in self._io.values():
+    def _refused(
+        self, members: list[_Member], errors: dict[int, OSError], post: Callable[[Event], None]
+    ) -> None:
+        for position, error in errors.items():
+            member = members[position]
+            log.debug("%s: probe not sent: %s", member.config.ifname, error)
+            if error.errno in TRANSIENT:
+                continue  # this probe only (not judged): the next one goes at the next round
+            # The NIC left, or lost its test address: it cannot be judged
+            # by probes now (its link state says the rest).
+            self._close(member)
+            self._post(post, member, member.probe.reset())
+
+    def _read_replies(self) -> None:
+        """Every reply queued now, kept for its round's judgement: a probe's
+        answer is one dictionary entry.  An answer to the all-hosts question
+        of a member discovering targets goes to :meth:`_discovered`."""
+        for v6, io in self._io.items():
             if io is None:
                 continue
             try:
@@ -490,24 +564,29 @@ class Prober:
             except OSError as e:
                 log.debug("cannot read probe replies: %s", e)
                 continue
-            found: dict[_Member, list[Reply]] = {}
+            answers, ident = self._answers[v6], io.ident
+            found: list[Reply] = []
             for reply in replies:
-                member = self._by_ident.get(reply.ident)
-                if (
-                    member is None
-                    or member.endpoint is None
-                    or member.v6 != io.v6
-                    or reply.ifindex != member.endpoint.ifindex
-                ):
-                    continue
+                if reply.ident != ident:
+                    continue  # another prober's (another rcmd in this namespace)
                 if reply.seq == DISCOVERY_SEQ:
-                    found.setdefault(member, []).append(reply)
+                    found.append(reply)
                 else:
-                    self._post(post, member, member.probe.on_reply(reply.seq, reply.received_ns))
+                    answers[(reply.seq, reply.ifindex, reply.destination)] = reply.received_ns
+            if len(answers) > 4 * len(self._members) + 64:
+                self._forget_strays(v6)
             if found:
                 self._discovered(found)
 
-    def _discovered(self, found: dict[_Member, list[Reply]]) -> None:
+    def _forget_strays(self, v6: bool) -> None:
+        """Answers no pending round will ask for (late, duplicated, or for a
+        member gone): dropped, so the table stays the size of two rounds."""
+        live = {r.seq for c in self._cohorts.values() if c.v6 == v6 for r in c.pending}
+        answers = self._answers[v6]
+        for key in [k for k in answers if k[0] not in live]:
+            del answers[key]
+
+    def _discovered(self, found: list[Reply]) -> None:
         """Answers to the all-hosts echo of members discovering targets."""
         try:
             # Read now, not cached: the host's own addresses answer the
@@ -516,24 +595,25 @@ class Prober:
         except Exception as e:  # noqa: BLE001
             log.warning("cannot read the host's addresses: %s", e)
             return
-        for member, replies in found.items():
-            for reply in replies:
-                source = source_text(reply)
-                if (
-                    member.discovering
-                    and source not in local
-                    and _usable_target(source)
-                    and source not in member.discovered
-                    and len(member.discovered) < MAX_TARGETS
-                ):
-                    member.discovered.append(source)
-                    member.probe.targets = list(member.discovered)
-                    log.info(
-                        "%s: probe targets %s (answered %s)",
-                        member.config.ifname,
-                        ", ".join(member.discovered),
-                        ALL_HOSTS[6 if member.v6 else 4],
-                    )
+        for reply in found:
+            member = self._by_key.get((reply.ifindex, reply.destination))
+            if member is None or not member.discovering:
+                continue
+            source = source_text(reply)
+            if (
+                source not in local
+                and _usable_target(source)
+                and source not in member.discovered
+                and len(member.discovered) < MAX_TARGETS
+            ):
+                member.discovered.append(source)
+                member.probe.targets = list(member.discovered)
+                log.info(
+                    "%s: probe targets %s (answered %s)",
+                    member.config.ifname,
+                    ", ".join(member.discovered),
+                    ALL_HOSTS[6 if member.v6 else 4],
+                )
 
     @staticmethod
     def _post(post: Callable[[Event], None], member: _Member, state: str | None) -> None:
@@ -543,12 +623,12 @@ class Prober:
         post(Event(SOURCE, PROBE, {"IFNAME": member.config.ifname, "STATE": state}))
 
     def run(self, post: Callable[[Event], None], stop: threading.Event) -> None:
-        """Probe until ``stop``: members in order of their next probe (a
-        heap), those due within :data:`SLACK` of each other in one wake-up
-        and one send; the replies queued meanwhile are read at each wake-up
-        (they carry the kernel's receive time, so reading them late does not
-        lengthen a round trip).  The thread sleeps in between: the only thing
-        it waits on is the wake-up pipe."""
+        """Probe until ``stop``: cohorts in order of their next round (a
+        heap), those due within :data:`SLACK` of each other in one wake-up;
+        the replies queued meanwhile are read at each wake-up (they carry
+        the kernel's receive time, so reading them late does not lengthen a
+        round trip).  The thread sleeps in between: the only thing it waits
+        on is the wake-up pipe."""
         sel = selectors.DefaultSelector()
         sel.register(self._rpipe, selectors.EVENT_READ, None)
         try:
@@ -556,15 +636,15 @@ class Prober:
                 now = time.monotonic()
                 self._apply_config(now)
                 queue = self._queue
-                due: list[_Member] = []
+                due: list[_Cohort] = []
                 while queue and queue[0][0] <= now + SLACK:
-                    _at, _order, member = heapq.heappop(queue)
-                    if self._members.get(member.config.ifname) is member:
-                        due.append(member)  # else configured away meanwhile
+                    _at, _order, cohort = heapq.heappop(queue)
+                    if cohort.live:
+                        due.append(cohort)  # else configured away meanwhile
                 with self._lock:
-                    self._read_replies(post)
-                    if due:
-                        self._probe(due, now, post)
+                    self._read_replies()
+                    for cohort in due:
+                        self._round(cohort, now, post)
                 self._fire_timers(post, now)
                 deadline = min(
                     queue[0][0] if queue else now + 0.5,
