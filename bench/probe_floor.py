@@ -33,7 +33,9 @@ def main() -> int:
         delay = next_at - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        answered += len(io.receive())
+        answers: dict = {}
+        io.collect(answers, -1)
+        answered += len(answers)
         seq = (seq + 1) & 0xFFFF
         io.prepare(seq)
         _ns, errors = io.send(headers)

@@ -173,3 +173,48 @@ def test_foreign_echo_replies_are_not_ours(bare: Lab) -> None:
         assert [(r.ident, r.seq) for r in replies] == [(0x7777, 9)]
     finally:
         io.close()
+
+
+@pytest.mark.lab
+def test_collect_keys_each_answer_by_round_nic_and_address(bare: Lab) -> None:
+    """The prober's path: each reply to this socket's echo request becomes
+    (sequence number, NIC, our address) -> receive time; a reply to another
+    socket's request (another identifier, same NIC and round) is not ours,
+    and the replies of the round being listened to also come back whole."""
+    lab = bare
+    io = _in_host(lab, ProbeIO, False, 0x2468)
+    other = _in_host(lab, ProbeIO, False, 0x1357)
+    try:
+        ends = [
+            _in_host(lab, io.endpoint, "nic0", "192.0.2.20"),
+            _in_host(lab, io.endpoint, "nic1", "192.0.2.21"),
+        ]
+        io.prepare(5)
+        sent_ns, errors = io.send([end.header(CLIENT) for end in ends])
+        assert errors == {}
+        stranger = _in_host(lab, other.endpoint, "nic0", "192.0.2.20")
+        other.prepare(5)
+        other.send([stranger.header(CLIENT)])
+        answers: dict[tuple[int, int, bytes], tuple[int, int]] = {}
+
+        def both() -> bool:
+            io.collect(answers, 0xFFFF)
+            return len(answers) >= 2
+
+        assert wait_until(both, 5), f"{answers}\n{lab.snapshot()}"
+        time.sleep(0.2)
+        assert io.collect(answers, 0xFFFF) == []
+        assert set(answers) == {(5, *end.key) for end in ends}
+        for sec, nsec in answers.values():
+            assert 0 < sec * 1_000_000_000 + nsec - sent_ns < 5_000_000_000
+        io.prepare(0xFFFF)
+        io.send([ends[0].header(CLIENT)])
+        heard: list[Reply] = []
+        assert wait_until(lambda: heard.extend(io.collect(answers, 0xFFFF)) or heard, 5)
+        assert [(r.seq, source_text(r), (r.ifindex, r.destination)) for r in heard] == [
+            (0xFFFF, CLIENT, ends[0].key)
+        ]
+        assert other.receive()  # the stranger's reply reached its own socket
+    finally:
+        io.close()
+        other.close()

@@ -1,12 +1,15 @@
 """Probe-based failure detection: in.mpathd's targets and state machine.
 
 Each member with a test address sends an ICMP echo from that address, out of
-that NIC only (:mod:`rcm_netkit.probeio`: every member due in one wake-up is
-probed in one system call, and every reply is read in another), every
-``failure_detection_time / 7`` with a random jitter (each interval between
-0.85 and 1 times that), to its targets in turn.  A probe not answered within
-1.5 intervals is lost (counted as the probe after next goes: on a loaded host
-a reply may come a little after the next probe).  Five lost in a row: the
+that NIC only, every ``failure_detection_time / 7`` with a random jitter
+(each interval between 0.85 and 1 times that), to its targets in turn.  The
+members of one family and one detection time probe together, in rounds
+(:class:`_Cohort`): one echo request, patched once per round, sent by every
+member in one system call, and every reply read in another
+(:mod:`rcm_netkit.probeio`); a reply is a member's by the NIC it came back
+on and the address it came back to.  A probe not answered within 1.5
+intervals is lost (counted as the round after next goes: on a loaded host a
+reply may come a little after the next round).  Five lost in a row: the
 member has failed; ten answered in a row: it is repaired.  So a path that
 dies is noticed within seven intervals at worst, the detection time.
 
@@ -19,7 +22,7 @@ link-local targets, as in.mpathd's do (docs/ipmp.md says why).  A member
 with no target cannot be judged by probes: its state is ``unknown`` and only
 its link counts.
 
-One thread runs every member (a heap of next-probe times and a wake-up
+One thread runs every member (a heap of next-round times and a wake-up
 pipe): :class:`Prober` is the IPMP handler's event source.  It posts an Event
 (source ``ipmp``, action ``probe``, ``IFNAME`` and ``STATE``) when a member
 fails or is repaired, which reaches the handler on rcmd's worker like a
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import heapq
 import ipaddress
 import logging
@@ -43,7 +47,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from rcm_netkit.probeio import Endpoint, ProbeIO, Reply, source_text
+from rcm_netkit.probeio import Answers, Endpoint, ProbeIO, Reply, source_text
 
 from rcm.model import Event
 
@@ -141,7 +145,11 @@ class MemberProbe:
         }
 
 
+@functools.lru_cache(maxsize=1024)
 def _family(address: str) -> int:
+    """4 or 6 (cached: every member's targets are looked at every
+    :data:`REFRESH_EVERY` rounds, and parsing them was ~0.3% of a core at
+    100 members and 100 ms)."""
     return ipaddress.ip_address(address).version
 
 
@@ -268,8 +276,8 @@ class Prober:
         self._order = 0
         self._by_key: dict[tuple[int, bytes], _Member] = {}  # probe route -> member
         self._io: dict[bool, ProbeIO | None] = {}  # by "is IPv6"; None: cannot be made
-        # answers not yet counted: (seq, ifindex, our address) -> receive time (ns)
-        self._answers: dict[bool, dict[tuple[int, int, bytes], int]] = {False: {}, True: {}}
+        # answers not yet counted: (seq, ifindex, our address) -> receive time
+        self._answers: dict[bool, Answers] = {False: {}, True: {}}
         self._seq = {False: 0, True: 0}
         self._rpipe, self._wpipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._ident = random.randrange(0x10000)
@@ -471,7 +479,9 @@ class Prober:
                 if received is None:
                     changed = member.probe.judge(False)
                 else:
-                    changed = member.probe.judge(True, (received - sent_ns) / 1e6)
+                    sec, nsec = received
+                    rtt = (sec * 1_000_000_000 + nsec - sent_ns) / 1e6
+                    changed = member.probe.judge(True, rtt)
                 if changed is not None:
                     self._post(post, member, changed)
         if pending:
@@ -483,7 +493,9 @@ class Prober:
                 if received is None:
                     waiting.append(pair)  # judged at the next round
                 elif member.endpoint is endpoint:
-                    changed = member.probe.judge(True, (received - sent_ns) / 1e6)
+                    sec, nsec = received
+                    rtt = (sec * 1_000_000_000 + nsec - sent_ns) / 1e6
+                    changed = member.probe.judge(True, rtt)
                     if changed is not None:
                         self._post(post, member, changed)
             last.members = waiting
@@ -554,25 +566,18 @@ class Prober:
 
     def _read_replies(self) -> None:
         """Every reply queued now, kept for its round's judgement: a probe's
-        answer is one dictionary entry.  An answer to the all-hosts question
-        of a member discovering targets goes to :meth:`_discovered`."""
+        answer is one dictionary entry (:meth:`ProbeIO.collect`).  Answers to
+        the all-hosts question of members discovering targets go to
+        :meth:`_discovered`."""
         for v6, io in self._io.items():
             if io is None:
                 continue
+            answers = self._answers[v6]
             try:
-                replies = io.receive()
+                found = io.collect(answers, DISCOVERY_SEQ)
             except OSError as e:
                 log.debug("cannot read probe replies: %s", e)
                 continue
-            answers, ident = self._answers[v6], io.ident
-            found: list[Reply] = []
-            for reply in replies:
-                if reply.ident != ident:
-                    continue  # another prober's (another rcmd in this namespace)
-                if reply.seq == DISCOVERY_SEQ:
-                    found.append(reply)
-                else:
-                    answers[(reply.seq, reply.ifindex, reply.destination)] = reply.received_ns
             if len(answers) > 4 * len(self._members) + 64:
                 self._forget_strays(v6)
             if found:
