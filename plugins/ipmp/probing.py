@@ -270,6 +270,8 @@ class Prober:
         self._local_fn = local_addresses
         self._nl = None
         self._route_cache: tuple[float, list[tuple[int, str | None, str]]] | None = None
+        # (group, family, configured targets) -> (the routes read, targets chosen from them)
+        self._chosen: dict[tuple[str, int, tuple[str, ...]], tuple[object, list[str]]] = {}
         self._changed = True
         self._cohorts: dict[tuple[float, bool], _Cohort] = {}
         self._queue: list[tuple[float, int, _Cohort]] = []
@@ -380,6 +382,7 @@ class Prober:
             if not self._changed:
                 return
             self._changed = False
+            self._chosen.clear()  # the groups' members may have changed
             wanted = {n: c for n, c in self._wanted.items() if c.test_address}
             for name in list(self._members):
                 if name not in wanted or self._members[name].config != wanted[name]:
@@ -444,13 +447,21 @@ class Prober:
     def _refresh_targets(self, member: _Member) -> None:
         cfg = member.config
         family = _family(cfg.test_address or "0.0.0.0")
-        group = [c.ifname for c in self._wanted.values() if c.group == cfg.group]
         try:
             routes = self._routes()
         except Exception as e:  # noqa: BLE001 - a failed lookup keeps the old targets
             log.warning("%s: cannot read routes for probe targets: %s", cfg.ifname, e)
             return
-        found = choose_targets(family, group, routes, cfg.targets)
+        # The same for every member of the group while the routes read are
+        # the same: chosen once (100 members choosing from 100 routes every
+        # REFRESH_EVERY rounds was ~1% of a core at 100 ms).
+        key = (cfg.group, family, cfg.targets)
+        chosen = self._chosen.get(key)
+        if chosen is None or chosen[0] is not routes:
+            group = [c.ifname for c in self._wanted.values() if c.group == cfg.group]
+            targets = choose_targets(family, group, routes, cfg.targets)
+            chosen = self._chosen[key] = (routes, targets)
+        found = list(chosen[1])
         if found:
             member.discovered = []
         elif member.discovered:
