@@ -13,8 +13,9 @@ handler's probing: the output NIC comes from IP_PKTINFO.
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from rcm_lab import Lab, wait_until
@@ -103,31 +104,25 @@ def test_a_refused_probe_does_not_stop_the_others(bare: Lab) -> None:
         io.close()
 
 
+def _link_local(ip: Callable[..., subprocess.CompletedProcess[str]], dev: str) -> list[str]:
+    """The link-local IPv6 addresses of ``dev``, by ``ip`` in its namespace."""
+    shown = ip("-6", "addr", "show", "dev", dev, "scope", "link").stdout.splitlines()
+    return [line.split()[1].split("/")[0] for line in shown if line.strip().startswith("inet6")]
+
+
 @pytest.mark.lab
 def test_ipv6_probes_go_link_local_to_link_local(bare: Lab) -> None:
     """From the NIC's link-local address (as in.mpathd's probes go) to the
     client's link-local address scoped to the NIC; the reply comes back to
     that address on that NIC."""
     lab = bare
-    ll = [
-        line.split()[1].split("/")[0]
-        for line in lab.client(
-            "-6", "addr", "show", "dev", "eth0", "scope", "link"
-        ).stdout.splitlines()
-        if line.strip().startswith("inet6")
-    ]
+    ll = _link_local(lab.client, "eth0")
     assert ll, lab.snapshot()
     # the NIC's own link-local address must have finished DAD to be a source
     assert wait_until(
         lambda: "tentative" not in lab.host("-6", "addr", "show", "dev", "nic0").stdout, 10
     )
-    own = [
-        line.split()[1].split("/")[0]
-        for line in lab.host(
-            "-6", "addr", "show", "dev", "nic0", "scope", "link"
-        ).stdout.splitlines()
-        if line.strip().startswith("inet6")
-    ]
+    own = _link_local(lab.host, "nic0")
     io = _in_host(lab, ProbeIO, True, 0x6666)
     try:
         end = _in_host(lab, io.endpoint, "nic0", own[0])
