@@ -29,10 +29,13 @@ bridge, so nic0 keeps its carrier but nothing it sends arrives.
               the wire.  The difference is the lab's network, not rcmd.
               Beside each, the floor: the same probes at the same rate from
               a bare loop over rcm_netkit.probeio (probe_floor.py), the
-              baseline rcmd's figure is read against.
+              baseline rcmd's figure is read against.  ``--cpu-rounds N``
+              runs the rows N times, interleaved, and prints each one's
+              median and rcmd's median ratio to its floor (the host's steal
+              time moves single windows by a third).
 
 Run as root:  python bench/bench_probe.py [--fdt 100,1000,10000] [--sizes 1,100]
-              [--members 100] [--cpu-seconds 60] [--json out.json]
+              [--members 100] [--cpu-seconds 60] [--cpu-rounds 1] [--json out.json]
 """
 
 from __future__ import annotations
@@ -253,12 +256,40 @@ def bench_cpu(members: int, seconds: float, probing: bool, wire: str) -> dict[st
     }
 
 
+def cpu_medians(rows: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Per (probing, wire): the median share of a core over the rounds, and
+    for rcmd probing, the median of each round's ratio to that round's floor
+    (rows come in the order run: a round's rcmd row before its floor row)."""
+    by: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        key = (str(row["probing"]), str(row["wire"]))
+        by.setdefault(key, []).append(float(row["percent_of_one_core"]))  # type: ignore[arg-type]
+    out: list[dict[str, object]] = []
+    for (probing, wire), values in by.items():
+        floors = by.get(("floor", wire), [])
+        ratio = None
+        if probing == "True" and floors:
+            pairs = zip(values, floors, strict=True)
+            ratio = round(statistics.median(v / f for v, f in pairs), 2)
+        out.append(
+            {
+                "probing": probing,
+                "wire": wire,
+                "n": len(values),
+                "percent_of_one_core": round(statistics.median(values), 2),
+                "ratio_to_floor": ratio,
+            }
+        )
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fdt", default="100,1000,10000", help="detection times (ms), comma list")
     p.add_argument("--sizes", default="1,100", help="data addresses for the outage part")
     p.add_argument("--members", type=int, default=100)
     p.add_argument("--cpu-seconds", type=float, default=60.0)
+    p.add_argument("--cpu-rounds", type=int, default=1, help="CPU rows run this often, interleaved")
     p.add_argument("--skip", default="", help="parts to skip: detection,outage,cpu")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
@@ -290,7 +321,7 @@ def main() -> int:
     if "cpu" not in skip:
         rows = ((False, "inline"), (True, "inline"), ("floor", "inline"))
         rows += ((True, "threads"), ("floor", "threads"))
-        for probing, wire in rows:
+        for probing, wire in rows * args.cpu_rounds:
             if probing == "floor":
                 row = bench_floor(args.members, args.cpu_seconds, wire)
             else:
@@ -303,6 +334,15 @@ def main() -> int:
                 f"({row['failures_logged']} failures logged)",
                 flush=True,
             )
+        if args.cpu_rounds > 1:
+            out["cpu_medians"] = cpu_medians(out["cpu"])
+            for row in out["cpu_medians"]:
+                print(
+                    f"cpu median {row['probing']!s:>5}, wire={row['wire']}: "
+                    f"{row['percent_of_one_core']}% of one core, "
+                    f"{row['ratio_to_floor']}x the floor (n={row['n']})",
+                    flush=True,
+                )
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0

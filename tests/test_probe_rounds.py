@@ -17,6 +17,7 @@ from typing import Any
 from rcm_ipmp.probing import (
     FAILURE_AFTER,
     REPAIR_AFTER,
+    STRAYS_EVERY,
     ProbeConfig,
     Prober,
 )
@@ -179,3 +180,18 @@ def test_a_member_configured_away_is_not_judged_by_its_last_rounds() -> None:
         assert d.round(answering=()) in ([], [("nic1", "failed")])
     assert all(e.properties["IFNAME"] == "nic1" for e in d.events)
     assert all(len(h) == 1 for _seq, h in d.io.rounds[2:])
+
+
+def test_late_answers_are_swept_before_their_sequence_number_comes_again() -> None:
+    d = Driver(["nic0"])
+    d.round()
+    seq = d.io.rounds[-1][0]
+    for _ in range(3):
+        d.round()
+    d.io.answer(seq, d.key("nic0"))  # long after its round was judged
+    d.round()
+    assert (seq, *d.key("nic0")) in d.prober._answers[False]  # kept for now: harmless
+    d.prober._seq[False] = STRAYS_EVERY - 1  # the next round's number is a sweep's
+    d.round()
+    assert (seq, *d.key("nic0")) not in d.prober._answers[False]
+    assert d.probe("nic0").state == "ok"

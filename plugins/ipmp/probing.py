@@ -65,6 +65,7 @@ MAX_TARGETS = 5  # in.mpathd's MAX_PROBE_TARGETS
 RTTS_KEPT = 8
 REFRESH_EVERY = 50  # probes between two looks for routers / configured targets
 TIMEOUT_INTERVALS = 1.5  # a probe unanswered this many intervals is lost
+STRAYS_EVERY = 1024  # rounds between two sweeps of answers no round will ask for
 SLACK = 0.002  # seconds: members due this close together are probed in one wake-up
 TRANSIENT = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})  # a probe not sent, no more
 ROUTES_TTL = 30.0  # seconds a route dump serves every member (see _routes)
@@ -544,6 +545,11 @@ class Prober:
             return
         if probing:
             seq = self._seq[cohort.v6] = (self._seq[cohort.v6] + 1) % DISCOVERY_SEQ
+            if seq % STRAYS_EVERY == 0:
+                # Late answers left behind, before their sequence number comes
+                # round again (every ~15 minutes at 100 ms) and is taken for a
+                # new round's.
+                self._forget_strays(cohort.v6)
             io.prepare(seq)
             sent_ns, errors = io.send(headers)
             if errors:
