@@ -337,10 +337,12 @@ def main() -> int:
         if args.cpu_rounds > 1:
             out["cpu_medians"] = cpu_medians(out["cpu"])
             for row in out["cpu_medians"]:
+                ratio = row["ratio_to_floor"]
                 print(
                     f"cpu median {row['probing']!s:>5}, wire={row['wire']}: "
-                    f"{row['percent_of_one_core']}% of one core, "
-                    f"{row['ratio_to_floor']}x the floor (n={row['n']})",
+                    f"{row['percent_of_one_core']}% of one core"
+                    + (f", {ratio}x the floor" if ratio is not None else "")
+                    + f" (n={row['n']})",
                     flush=True,
                 )
     if args.json:
