@@ -7,9 +7,9 @@ members of one family and one detection time probe together, in rounds
 (:class:`_Cohort`): one echo request, patched once per round, sent by every
 member in one system call, and every reply read in another
 (:mod:`rcm_netkit.probeio`); a reply is a member's by the NIC it came back
-on and the address it came back to.  A probe not answered within 1.5
-intervals is lost (counted as the round after next goes: on a loaded host a
-reply may come a little after the next round).  Five lost in a row: the
+on and the address it came back to.  A probe not answered when the round
+after next goes (1.7 to 2 intervals after it went) is lost: on a loaded host
+a reply may come a little after the next round.  Five lost in a row: the
 member has failed; ten answered in a row: it is repaired.  So a path that
 dies is noticed within seven intervals at worst, the detection time.
 
@@ -64,7 +64,6 @@ JITTER = (0.85, 1.0)  # each interval is this fraction of detection time / 7
 MAX_TARGETS = 5  # in.mpathd's MAX_PROBE_TARGETS
 RTTS_KEPT = 8
 REFRESH_EVERY = 50  # probes between two looks for routers / configured targets
-TIMEOUT_INTERVALS = 1.5  # a probe unanswered this many intervals is lost
 STRAYS_EVERY = 1024  # rounds between two sweeps of answers no round will ask for
 SLACK = 0.002  # seconds: rounds due this close together go in one wake-up
 TRANSIENT = frozenset({errno.EAGAIN, errno.ENOBUFS, errno.EINTR})  # a probe not sent, no more
@@ -103,8 +102,8 @@ class MemberProbe:
     rtts: deque[float] = field(default_factory=lambda: deque(maxlen=RTTS_KEPT))
 
     def judge(self, answered: bool, rtt_ms: float = 0.0) -> str | None:
-        """One probe's outcome, counted once: answered (within
-        :data:`TIMEOUT_INTERVALS`, with its round trip), or lost.  Returns
+        """One probe's outcome, counted once: answered (in time, with its
+        round trip), or lost.  Returns
         ``failed`` when this loss makes the member fail (the fifth in a
         row), ``ok`` when this answer repairs it (the tenth in a row)."""
         if answered:
@@ -251,8 +250,8 @@ class Prober:
     answer is one dictionary entry keyed by (sequence number, NIC, our
     address), and a round is judged when the next round goes: its members'
     answers are counted, and when the round after goes, whoever has still
-    not answered (the probe is then 1.7-2 intervals old, past
-    :data:`TIMEOUT_INTERVALS`) has lost that probe.
+    not answered (the probe is then 1.7-2 intervals old: two jittered
+    intervals) has lost that probe.
     """
 
     name = "ipmp-probe"
