@@ -27,10 +27,10 @@ patches one packet, and :meth:`ProbeIO.collect` files the round's replies
 by (sequence number, NIC, address) with its checks run in C (``map``,
 ``itertools.compress``).  The rounds' same-run figures are in
 docs/performance.md: at 100 members and 100 ms the prober's Python fell
-from ~9% of a core to ~3.5%.  The kernel passes the socket only echo replies (``ICMP_FILTER`` /
-``ICMP6_FILTER``), and stamps each with its receive time
-(``SO_TIMESTAMPNS``), so replies read a little late still give true
-round-trip times.  Linux, 64-bit or 32-bit: the layouts come from ctypes.
+from ~9% of a core to ~3.5%.  The kernel passes the socket only echo
+replies (``ICMP_FILTER`` / ``ICMP6_FILTER``), and stamps each with its
+receive time (``SO_TIMESTAMPNS``), so replies read a little late still
+give true round-trip times.  Linux, 64-bit or 32-bit: the layouts come from ctypes.
 """
 
 from __future__ import annotations
