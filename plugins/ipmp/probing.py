@@ -519,13 +519,15 @@ class Prober:
         low, high = JITTER
         self._schedule(cohort, now + cohort.interval * (low + (high - low) * self._rng.random()))
         headers: list[bytes] = []
-        probing: list[_Member] = []
-        asking: list[_Member] = []
+        probing: list[tuple[_Member, Endpoint]] = []
+        asking: list[tuple[_Member, Endpoint]] = []
         for member in cohort.members:
             member.discovering = False  # the answers to its last question came, or none did
             if member.endpoint is None and not self._open(member):
                 self._post(post, member, member.probe.reset())
                 continue
+            endpoint = member.endpoint
+            assert endpoint is not None  # opened above
             member.until_refresh -= 1
             probe = member.probe
             if member.until_refresh <= 0 or not probe.targets:
@@ -534,11 +536,11 @@ class Prober:
             if not targets:
                 # in.mpathd: no router, no target: ask the link who answers.
                 self._post(post, member, probe.reset())
-                asking.append(member)
+                asking.append((member, endpoint))
                 continue
-            headers.append(member.endpoint.header(targets[member.turn % len(targets)]))  # type: ignore[union-attr]
+            headers.append(endpoint.header(targets[member.turn % len(targets)]))
             member.turn += 1
-            probing.append(member)
+            probing.append((member, endpoint))
         io = self._io.get(cohort.v6)
         if io is None:
             return
@@ -552,19 +554,18 @@ class Prober:
             io.prepare(seq)
             sent_ns, errors = io.send(headers)
             if errors:
-                self._refused(probing, errors, post)
-                probing = [m for i, m in enumerate(probing) if i not in errors]
-            went = [(m, m.endpoint) for m in probing]
-            for member, _endpoint in went:
+                self._refused([m for m, _e in probing], errors, post)
+                probing = [pair for i, pair in enumerate(probing) if i not in errors]
+            for member, _endpoint in probing:
                 member.probe.sent += 1
-            cohort.pending.append(_Round(seq, sent_ns, went))  # type: ignore[arg-type]
+            cohort.pending.append(_Round(seq, sent_ns, probing))
         if asking:
             io.prepare(DISCOVERY_SEQ)
             everyone = ALL_HOSTS[6 if cohort.v6 else 4]
-            _sent, errors = io.send([m.endpoint.header(everyone) for m in asking])  # type: ignore[union-attr]
+            _sent, errors = io.send([endpoint.header(everyone) for _m, endpoint in asking])
             if errors:
-                self._refused(asking, errors, post)
-            for member in asking:
+                self._refused([m for m, _e in asking], errors, post)
+            for member, _endpoint in asking:
                 member.discovering = member.endpoint is not None
 
     def _refused(
