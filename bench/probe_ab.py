@@ -9,7 +9,9 @@ commit: ``git worktree add /tmp/old HEAD~1``, then ``old=/tmp/old/src``);
 NAME=floor runs bench/probe_floor.py (the same probes from a bare loop).
 The lab is bench_probe.py's CPU lab with the wire modelled (switch ports
 receiving on kernel threads of their own): 100 members with /32 test
-addresses in one group, probing one target at 100 ms.  Each version runs
+addresses in one group on one subnet, probing one target at 100 ms; with
+``--layout pairs``, 50 groups of two, each on a subnet and with a target of
+its own (probe_floor.pair).  Each version runs
 :class:`rcm_ipmp.probing.Prober` in a process of its own in the host
 namespace (``--child``), with no rcmd around it, and prints its CPU time.
 Prints each run, then the medians.
@@ -32,14 +34,24 @@ HERE = Path(__file__).resolve().parent
 MEMBERS, FDT_MS, TARGET, PREFIX = 100, 100, "10.1.255.1", "10.1.0"
 
 
-def child(seconds: float) -> int:
+def child(seconds: float, layout: str) -> int:
     """Run the prober of whatever tree is first on sys.path; print its CPU."""
     from rcm_ipmp.probing import ProbeConfig, Prober
 
+    if layout == "pairs":
+        from probe_floor import pair
+
+        configs = [
+            ProbeConfig(f"nic{i}", f"g{i // 2}", pair(i)[1], FDT_MS, (pair(i)[2],))
+            for i in range(MEMBERS)
+        ]
+    else:
+        configs = [
+            ProbeConfig(f"nic{i}", "g", f"{PREFIX}.{i + 1}", FDT_MS, (TARGET,))
+            for i in range(MEMBERS)
+        ]
     prober = Prober(routes=lambda: [], local_addresses=lambda: set())
-    prober.configure(
-        ProbeConfig(f"nic{i}", "g", f"{PREFIX}.{i + 1}", FDT_MS, (TARGET,)) for i in range(MEMBERS)
-    )
+    prober.configure(configs)
     stop = threading.Event()
     events: list[object] = []
     thread = threading.Thread(target=prober.run, args=(events.append, stop))
@@ -72,31 +84,52 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=12.0)
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--layout", choices=("one", "pairs"), default="one")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("variants", nargs="*", help="NAME=SRC (a tree's src dir) or floor")
     args = p.parse_args()
+    sys.path.insert(0, str(HERE))
     if args.child:
-        return child(args.seconds)
+        return child(args.seconds, args.layout)
     if os.geteuid() != 0:
         print("probe_ab: needs root (network namespaces)", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(HERE))
     import bench_probe
+    from probe_floor import pair
     from rcm_lab import Lab, LabError, raise_on_signals
 
     raise_on_signals()
     nics = [f"nic{i}" for i in range(MEMBERS)]
-    interfaces = {
-        nic: {"group": "g", "addresses": [f"10.1.1.{i + 1}/16"]} for i, nic in enumerate(nics)
-    }
+    pairs = args.layout == "pairs"
+    if pairs:
+        interfaces = {
+            n: {"group": f"g{i // 2}", "addresses": [pair(i)[0]]} for i, n in enumerate(nics)
+        }
+        groups: dict[str, dict[str, object]] = {f"g{k}": {} for k in range(MEMBERS // 2)}
+        targets = sorted({pair(i)[2] for i in range(MEMBERS)})
+        tests = [pair(i)[1] for i in range(MEMBERS)]
+        floor_args = ["--pairs"]
+    else:
+        interfaces = {
+            n: {"group": "g", "addresses": [f"10.1.1.{i + 1}/16"]} for i, n in enumerate(nics)
+        }
+        groups = {"g": {}}
+        targets = [TARGET]
+        tests = [f"{PREFIX}.{i + 1}" for i in range(MEMBERS)]
+        floor_args = [TARGET, PREFIX]
+    prefix = 24 if pairs else 16
     results: dict[str, list[tuple[float, float, float]]] = {}
-    with Lab(nics=nics, interfaces=interfaces, groups={"g": {}}) as lab:
-        lab.client("addr", "add", "10.1.255.1/16", "dev", "eth0")
+    with Lab(nics=nics, interfaces=interfaces, groups=groups) as lab:
+        answering = "".join(f"address add {t}/{prefix} dev eth0\n" for t in targets)
+        subprocess.run(
+            ["ip", "-n", lab.ns["client"], "-batch", "-"], input=answering, text=True, check=True
+        )
         bench_probe.model_the_wire(lab)
         lab.start_rcmd(timeout=120)  # plumbs the data addresses (the routes replies need)
-        if not lab.wait_for_addresses(nics[-1], [f"10.1.1.{MEMBERS}/16"], timeout=60):
+        last = interfaces[nics[-1]]["addresses"]
+        if not lab.wait_for_addresses(nics[-1], last, timeout=60):  # type: ignore[arg-type]
             raise LabError("rcmd did not place the addresses\n" + lab.snapshot())
-        batch = "".join(f"address add {PREFIX}.{i + 1}/32 dev {n}\n" for i, n in enumerate(nics))
+        batch = "".join(f"address add {t}/32 dev {n}\n" for t, n in zip(tests, nics, strict=True))
         subprocess.run(
             ["ip", "-n", lab.ns["host"], "-batch", "-"], input=batch, text=True, check=True
         )
@@ -105,10 +138,10 @@ def main() -> int:
                 name, _, src = variant.partition("=")
                 if name == "floor":
                     argv = [sys.executable, str(HERE / "probe_floor.py"), str(MEMBERS)]
-                    argv += [str(FDT_MS), str(args.seconds), TARGET, PREFIX]
+                    argv += [str(FDT_MS), str(args.seconds), *floor_args]
                 else:
                     argv = ["env", f"PYTHONPATH={src}", sys.executable, __file__, "--child"]
-                    argv += ["--seconds", str(args.seconds)]
+                    argv += ["--seconds", str(args.seconds), "--layout", args.layout]
                 r = lab._run(lab.exec_argv("host", argv), timeout=args.seconds + 60)
                 got = json.loads(r.stdout)
                 user, system = (100 * got[k] / got["seconds"] for k in ("user_s", "system_s"))

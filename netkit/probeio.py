@@ -197,7 +197,8 @@ class Endpoint:
     def header(self, target: str) -> bytes:
         """This probe's ``struct mmsghdr`` to ``target``, made once per target
         (a member has at most a handful) and kept with the sockaddr it points
-        at, so a batch of headers is one ``b"".join``."""
+        at, so a batch of headers is one ``b"".join``.  It holds pointers into
+        this endpoint's buffers: send it while the endpoint is referenced."""
         made = self._headers.get(target)
         if made is None:
             family = socket.AF_INET6 if self.v6 else socket.AF_INET
