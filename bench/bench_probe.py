@@ -41,18 +41,21 @@ Run as root:  python bench/bench_probe.py [--fdt 100,1000,10000] [--sizes 1,100]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_outage import V6, Announcements, Bench, data_addresses  # noqa: E402
+from probe_floor import member  # noqa: E402
 from rcm_lab import Lab, LabError, raise_on_signals, wait_until  # noqa: E402
 
 CLIENT_TARGET = "192.0.2.100"
@@ -171,28 +174,43 @@ def model_the_wire(lab: Lab) -> None:
     lab._run(lab.exec_argv("switch", [sys.executable, "-c", WIRE_THREADS]))
 
 
+@contextlib.contextmanager
+def floor_lab(members: int, wire: str, layout: str = "one") -> Iterator[Lab]:
+    """A lab for probing without rcmd's prober: ``members`` NICs laid out as
+    probe_floor.member says, their data addresses placed by rcmd (the
+    routes replies come back by), a /32 test address each added beside it,
+    and the client holding every target."""
+    places = [member(i, layout) for i in range(members)]
+    nics = [f"nic{i}" for i in range(members)]
+    pairs = list(zip(nics, places, strict=True))
+    interfaces = {n: {"group": m.group, "addresses": [m.data]} for n, m in pairs}
+    groups: dict[str, dict[str, object]] = {m.group: {} for m in places}
+    with Lab(nics=nics, interfaces=interfaces, groups=groups) as lab:
+        targets = sorted({f"{m.target}/{m.prefix}" for m in places})
+        lab_batch(lab, "client", [f"address add {t} dev eth0" for t in targets])
+        if wire == "threads":
+            model_the_wire(lab)
+        lab.start_rcmd(timeout=120)
+        if not lab.wait_for_addresses(nics[-1], [places[-1].data], timeout=60):
+            raise LabError("rcmd did not place the addresses\n" + lab.snapshot())
+        lab_batch(lab, "host", [f"address add {m.test}/32 dev {n}" for n, m in pairs])
+        yield lab
+
+
+def lab_batch(lab: Lab, role: str, commands: list[str]) -> None:
+    """``ip -batch`` in one of the lab's namespaces."""
+    batch = "".join(f"{c}\n" for c in commands)
+    subprocess.run(["ip", "-n", lab.ns[role], "-batch", "-"], input=batch, text=True, check=True)
+
+
 def bench_floor(members: int, seconds: float, wire: str) -> dict[str, object]:
     """The same probe rate from a bare loop over rcm_netkit.probeio
     (probe_floor.py) in the same lab: what the kernel and the batched calls
     cost with no state machine at all, the baseline rcmd's figure is read
     against."""
-    nics = [f"nic{i}" for i in range(members)]
-    interfaces = {
-        nic: {"group": "g", "addresses": [f"10.1.1.{i + 1}/16"]} for i, nic in enumerate(nics)
-    }
-    with Lab(nics=nics, interfaces=interfaces, groups={"g": {}}) as lab:
-        lab.client("addr", "add", "10.1.255.1/16", "dev", "eth0")
-        if wire == "threads":
-            model_the_wire(lab)
-        lab.start_rcmd(timeout=120)
-        if not lab.wait_for_addresses(nics[-1], [f"10.1.1.{members}/16"], timeout=60):
-            raise LabError("rcmd did not place the addresses\n" + lab.snapshot())
-        batch = "".join(f"address add 10.1.0.{i + 1}/32 dev {nic}\n" for i, nic in enumerate(nics))
-        subprocess.run(
-            ["ip", "-n", lab.ns["host"], "-batch", "-"], input=batch, text=True, check=True
-        )
+    with floor_lab(members, wire) as lab:
         floor = str(Path(__file__).resolve().parent / "probe_floor.py")
-        argv = [sys.executable, floor, str(members), "100", str(seconds), "10.1.255.1", "10.1.0"]
+        argv = [sys.executable, floor, str(members), "100", str(seconds)]
         r = lab._run(lab.exec_argv("host", argv), timeout=seconds + 60)
         got = json.loads(r.stdout)
     used = got["user_s"] + got["system_s"]

@@ -11,7 +11,7 @@ The lab is bench_probe.py's CPU lab with the wire modelled (switch ports
 receiving on kernel threads of their own): 100 members with /32 test
 addresses in one group on one subnet, probing one target at 100 ms; with
 ``--layout pairs``, 50 groups of two, each on a subnet and with a target of
-its own (probe_floor.pair).  Each version runs
+its own (probe_floor.member).  Each version runs
 :class:`rcm_ipmp.probing.Prober` in a process of its own in the host
 namespace (``--child``), with no rcmd around it, and prints its CPU time.
 Prints each run, then the medians.
@@ -24,32 +24,24 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-MEMBERS, FDT_MS, TARGET, PREFIX = 100, 100, "10.1.255.1", "10.1.0"
+MEMBERS, FDT_MS = 100, 100
 
 
 def child(seconds: float, layout: str) -> int:
     """Run the prober of whatever tree is first on sys.path; print its CPU."""
+    from probe_floor import member
     from rcm_ipmp.probing import ProbeConfig, Prober
 
-    if layout == "pairs":
-        from probe_floor import pair
-
-        configs = [
-            ProbeConfig(f"nic{i}", f"g{i // 2}", pair(i)[1], FDT_MS, (pair(i)[2],))
-            for i in range(MEMBERS)
-        ]
-    else:
-        configs = [
-            ProbeConfig(f"nic{i}", "g", f"{PREFIX}.{i + 1}", FDT_MS, (TARGET,))
-            for i in range(MEMBERS)
-        ]
+    places = [member(i, layout) for i in range(MEMBERS)]
+    configs = [
+        ProbeConfig(f"nic{i}", m.group, m.test, FDT_MS, (m.target,)) for i, m in enumerate(places)
+    ]
     prober = Prober(routes=lambda: [], local_addresses=lambda: set())
     prober.configure(configs)
     stop = threading.Event()
@@ -84,7 +76,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=12.0)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--layout", choices=("one", "pairs"), default="one")
+    p.add_argument("--layout", choices=("one", "pairs"), default="one", help="probe_floor.member")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("variants", nargs="*", help="NAME=SRC (a tree's src dir) or floor")
     args = p.parse_args()
@@ -94,51 +86,18 @@ def main() -> int:
     if os.geteuid() != 0:
         print("probe_ab: needs root (network namespaces)", file=sys.stderr)
         return 2
-    import bench_probe
-    from probe_floor import pair
-    from rcm_lab import Lab, LabError, raise_on_signals
+    from bench_probe import floor_lab
+    from rcm_lab import raise_on_signals
 
     raise_on_signals()
-    nics = [f"nic{i}" for i in range(MEMBERS)]
-    pairs = args.layout == "pairs"
-    if pairs:
-        interfaces = {
-            n: {"group": f"g{i // 2}", "addresses": [pair(i)[0]]} for i, n in enumerate(nics)
-        }
-        groups: dict[str, dict[str, object]] = {f"g{k}": {} for k in range(MEMBERS // 2)}
-        targets = sorted({pair(i)[2] for i in range(MEMBERS)})
-        tests = [pair(i)[1] for i in range(MEMBERS)]
-        floor_args = ["--pairs"]
-    else:
-        interfaces = {
-            n: {"group": "g", "addresses": [f"10.1.1.{i + 1}/16"]} for i, n in enumerate(nics)
-        }
-        groups = {"g": {}}
-        targets = [TARGET]
-        tests = [f"{PREFIX}.{i + 1}" for i in range(MEMBERS)]
-        floor_args = [TARGET, PREFIX]
-    prefix = 24 if pairs else 16
     results: dict[str, list[tuple[float, float, float]]] = {}
-    with Lab(nics=nics, interfaces=interfaces, groups=groups) as lab:
-        answering = "".join(f"address add {t}/{prefix} dev eth0\n" for t in targets)
-        subprocess.run(
-            ["ip", "-n", lab.ns["client"], "-batch", "-"], input=answering, text=True, check=True
-        )
-        bench_probe.model_the_wire(lab)
-        lab.start_rcmd(timeout=120)  # plumbs the data addresses (the routes replies need)
-        last = interfaces[nics[-1]]["addresses"]
-        if not lab.wait_for_addresses(nics[-1], last, timeout=60):  # type: ignore[arg-type]
-            raise LabError("rcmd did not place the addresses\n" + lab.snapshot())
-        batch = "".join(f"address add {t}/32 dev {n}\n" for t, n in zip(tests, nics, strict=True))
-        subprocess.run(
-            ["ip", "-n", lab.ns["host"], "-batch", "-"], input=batch, text=True, check=True
-        )
+    with floor_lab(MEMBERS, "threads", args.layout) as lab:
         for _ in range(args.rounds):
             for variant in args.variants:
                 name, _, src = variant.partition("=")
                 if name == "floor":
                     argv = [sys.executable, str(HERE / "probe_floor.py"), str(MEMBERS)]
-                    argv += [str(FDT_MS), str(args.seconds), *floor_args]
+                    argv += [str(FDT_MS), str(args.seconds), args.layout]
                 else:
                     argv = ["env", f"PYTHONPATH={src}", sys.executable, __file__, "--child"]
                     argv += ["--seconds", str(args.seconds), "--layout", args.layout]

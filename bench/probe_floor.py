@@ -1,14 +1,12 @@
 """The floor under rcmd's probing cost: the same probes, sent and read by a
 bare loop over :mod:`rcm_netkit.probeio` (no state machine, no targets, no
 events), at the same rate.  Run inside the lab's host namespace by
-bench_probe.py; prints its own CPU time as JSON.
+bench_probe.py and probe_ab.py; prints its own CPU time as JSON.
 
-    python probe_floor.py MEMBERS FDT_MS SECONDS TARGET SOURCE_PREFIX
-    python probe_floor.py MEMBERS FDT_MS SECONDS --pairs
+    python probe_floor.py MEMBERS FDT_MS SECONDS [one|pairs]
 
-Members are nic0..nic{MEMBERS-1}, nicN probing from SOURCE_PREFIX.{N+1} to
-TARGET; with ``--pairs``, as :func:`pair` lays them out (groups of two, each
-on a subnet of its own with a target of its own).
+Members are nic0..nic{MEMBERS-1}, each probing from its test address to its
+target as :func:`member` lays them out (default ``one``).
 """
 
 from __future__ import annotations
@@ -20,25 +18,38 @@ import time
 
 from rcm_netkit.probeio import ProbeIO
 
+LAYOUTS = ("one", "pairs")
 
-def pair(i: int) -> tuple[str, str, str]:
-    """nic{i} in the pairs layout: (its data address, its test address, its
-    target): groups of two NICs, group k on 10.k.1.0/24 (k from 1), the
-    target 10.k.1.254 on the client."""
-    k = i // 2 + 1
-    return f"10.{k}.1.{i % 2 + 1}/24", f"10.{k}.1.{i % 2 + 101}", f"10.{k}.1.254"
+
+class Member:
+    """nic{i}'s place in a bench layout."""
+
+    def __init__(self, group: str, data: str, test: str, target: str, prefix: int) -> None:
+        self.group, self.data, self.test, self.target = group, data, test, target
+        self.prefix = prefix  # of the target on the client
+
+
+def member(i: int, layout: str) -> Member:
+    """``one``: every NIC in group g on 10.1.0.0/16 (data 10.1.1.N, test
+    10.1.0.N), one target 10.1.255.1: the route lookup walks one prefix's
+    route per member.  ``pairs``: groups of two NICs, group k on 10.k.1.0/24
+    (k from 1; data .1/.2, test .101/.102), its target 10.k.1.254."""
+    if layout == "pairs":
+        k = i // 2 + 1
+        return Member(
+            f"g{k - 1}", f"10.{k}.1.{i % 2 + 1}/24", f"10.{k}.1.{i % 2 + 101}", f"10.{k}.1.254", 24
+        )
+    return Member("g", f"10.1.1.{i + 1}/16", f"10.1.0.{i + 1}", "10.1.255.1", 16)
 
 
 def main() -> int:
     members, fdt_ms, seconds = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-    if sys.argv[4] == "--pairs":
-        routes = [pair(i)[1:] for i in range(members)]
-    else:
-        routes = [(f"{sys.argv[5]}.{i + 1}", sys.argv[4]) for i in range(members)]
+    layout = sys.argv[4] if len(sys.argv) > 4 else "one"
+    places = [member(i, layout) for i in range(members)]
     io = ProbeIO(False)
     # the endpoints are kept: a header points into its endpoint's buffers
-    ends = [io.endpoint(f"nic{i}", source) for i, (source, _target) in enumerate(routes)]
-    headers = [end.header(target) for end, (_source, target) in zip(ends, routes, strict=True)]
+    ends = [io.endpoint(f"nic{i}", m.test) for i, m in enumerate(places)]
+    headers = [end.header(m.target) for end, m in zip(ends, places, strict=True)]
     interval = fdt_ms / 1000 / 7
     sent = answered = 0
     start = time.monotonic()
