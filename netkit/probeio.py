@@ -43,6 +43,7 @@ import struct
 import time
 from collections.abc import Iterator, Sequence
 from itertools import compress
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from .icmpprobe import (
@@ -145,6 +146,7 @@ _NAME6 = 28  # sizeof(struct sockaddr_in6)
 _V4_REPLY = struct.Struct(f"!B11x4s4xBB2xHH{len(MAGIC)}s")
 _V6_REPLY = struct.Struct(f"!BB2xHH{len(MAGIC)}s")  # type, code, identifier, sequence, payload
 _V6_NAME = struct.Struct("=8x16s4x")  # sockaddr_in6: the source address
+_FIRST = itemgetter(0)
 
 
 class Reply(NamedTuple):
@@ -440,7 +442,7 @@ class ProbeIO:
         records = self._reply.iter_unpack(self._data_view[: self._size * count])
         fields = tuple(zip(*records, strict=True))
         if self.v6:
-            names = [n for (n,) in _V6_NAME.iter_unpack(self._names_view[: _NAME6 * count])]
+            names = list(map(_FIRST, _V6_NAME.iter_unpack(self._names_view[: _NAME6 * count])))
         else:
             names = [b""] * count
         # Control data: the kernel writes the time stamp, then the packet

@@ -482,34 +482,37 @@ class Prober:
         pending = cohort.pending
         if len(pending) >= 2:
             oldest = pending.popleft()
-            seq, sent_ns = oldest.seq, oldest.sent_ns
             for member, endpoint in oldest.members:
-                if member.endpoint is not endpoint:
-                    continue  # its route was closed meanwhile (it was reset)
-                received = answers.pop((seq, *endpoint.key), None)
-                if received is None:
-                    changed = member.probe.judge(False)
-                else:
-                    sec, nsec = received
-                    rtt = (sec * 1_000_000_000 + nsec - sent_ns) / 1e6
-                    changed = member.probe.judge(True, rtt)
-                if changed is not None:
-                    self._post(post, member, changed)
+                if member.endpoint is endpoint:  # else closed meanwhile (it was reset)
+                    received = answers.pop((oldest.seq, *endpoint.key), None)
+                    self._count(member, oldest, received, post)
         if pending:
-            last = pending[-1]
-            seq, sent_ns, waiting = last.seq, last.sent_ns, []
+            last, waiting = pending[-1], []
             for pair in last.members:
                 member, endpoint = pair
-                received = answers.pop((seq, *endpoint.key), None)
+                received = answers.pop((last.seq, *endpoint.key), None)
                 if received is None:
                     waiting.append(pair)  # judged at the next round
                 elif member.endpoint is endpoint:
-                    sec, nsec = received
-                    rtt = (sec * 1_000_000_000 + nsec - sent_ns) / 1e6
-                    changed = member.probe.judge(True, rtt)
-                    if changed is not None:
-                        self._post(post, member, changed)
+                    self._count(member, last, received, post)
             last.members = waiting
+
+    def _count(
+        self,
+        member: _Member,
+        round_: _Round,
+        received: tuple[int, int] | None,
+        post: Callable[[Event], None],
+    ) -> None:
+        """One probe of ``round_`` answered (``received``: the kernel's
+        receive time) or lost (None), and the event if it changes the member."""
+        if received is None:
+            changed = member.probe.judge(False)
+        else:
+            sec, nsec = received
+            changed = member.probe.judge(True, (sec * 1_000_000_000 + nsec - round_.sent_ns) / 1e6)
+        if changed is not None:
+            self._post(post, member, changed)
 
     def _round(self, cohort: _Cohort, now: float, post: Callable[[Event], None]) -> None:
         """One round of ``cohort``: judge the rounds before, then every member
